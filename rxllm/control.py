@@ -1,0 +1,100 @@
+"""``PauseControl``: pause and resume a stream, from any thread.
+
+Pausing holds delivery *and* stops reading the socket: the source waits on the
+control before each read, so a fast server is held back by TCP flow control
+and memory stays bounded. Nothing polls: waiting is an asyncio future, and
+``pause_gate`` is woken by a listener call on ``resume()``.
+
+::
+
+    control = PauseControl()
+    provider.stream(request, pause=control).subscribe(print)
+    control.pause()     # e.g. from a GUI button
+    control.resume()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+from reactivex.abc import DisposableBase
+from reactivex.disposable import Disposable
+
+__all__ = ["PauseControl"]
+
+Listener = Callable[[bool], None]
+
+
+class PauseControl:
+    """A pause switch shared by a stream's source and its ``pause_gate``.
+
+    ``pause()`` and ``resume()`` may be called from any thread; a resume that
+    races a pause is never lost: listeners are told each change in order, under
+    one re-entrant lock, so the last call wins everywhere.
+    """
+
+    def __init__(self, *, paused: bool = False) -> None:
+        self._lock = threading.RLock()
+        self._paused = paused
+        self._listeners: list[Listener] = []
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def __repr__(self) -> str:
+        return f"PauseControl(paused={self._paused})"
+
+    @property
+    def is_paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        self._set(True)
+
+    def resume(self) -> None:
+        self._set(False)
+
+    def _set(self, paused: bool) -> None:
+        with self._lock:
+            if self._paused == paused:
+                return
+            self._paused = paused
+            waiters, self._waiters = (self._waiters, []) if not paused else ([], self._waiters)
+            for loop, future in waiters:
+                loop.call_soon_threadsafe(_wake, future)
+            for listener in list(self._listeners):
+                listener(paused)
+
+    def add_listener(self, listener: Listener) -> DisposableBase:
+        """Call ``listener(paused)`` on every change until the returned disposable is disposed."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return Disposable(remove)
+
+    async def wait_resumed(self) -> None:
+        """Return at once when not paused; otherwise wait, without polling, until ``resume()``."""
+        if not self._paused:
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if not self._paused:
+                return
+            self._waiters.append((loop, future))
+        try:
+            await future
+        finally:
+            with self._lock:
+                if (loop, future) in self._waiters:
+                    self._waiters.remove((loop, future))
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

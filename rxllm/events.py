@@ -1,0 +1,243 @@
+"""The event vocabulary: what an rxllm Observable emits.
+
+Every event is a frozen, keyword-only msgspec Struct tagged by a ``type`` field, so
+``msgspec.json.encode(event)`` gives JSON a web client can read and
+``msgspec.json.decode(data, type=AnyEvent)`` gives the event back. Events work
+with ``match``::
+
+    match event:
+        case TextDelta(text=text):
+            print(text, end="")
+        case ToolCall(name=name, arguments=args):
+            ...
+        case Final(usage=usage):
+            print(usage.total_tokens)
+
+Two groups:
+
+* **Assistant events** (``AssistantEvent``), what ``Provider.stream()`` delivers
+  for one completion turn: ``TextDelta``, ``ReasoningDelta``, ``Reasoning``,
+  ``ToolCallDelta``, ``ToolCall``, ``StreamReset`` and exactly one ``Final``, last.
+* **Agent events**, added by the agent around the turns: ``ToolResult`` after each
+  tool call and one ``FinalResponse`` at the end of a run.
+
+``ToolCallFragment`` is a *raw chunk event*: ``parse_chunk`` emits it and
+``accumulate_tool_calls`` turns it into ``ToolCallDelta`` and ``ToolCall``. Users
+of ``Provider.stream()`` never see it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from rxllm.messages import Message
+
+__all__ = [
+    "AgentEvent",
+    "AnyEvent",
+    "AssistantEvent",
+    "ChunkEvent",
+    "Event",
+    "Final",
+    "FinalResponse",
+    "Reasoning",
+    "ReasoningDelta",
+    "StreamReset",
+    "TextDelta",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCallFragment",
+    "ToolResult",
+    "Usage",
+]
+
+
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
+    """Token counts of one request, or summed over several with ``+``.
+
+    ``cached_input_tokens`` and ``reasoning_tokens`` are parts of
+    ``input_tokens`` and ``output_tokens`` respectively, as the providers count them.
+    A provider that reports no usage gives all zeros, never an estimate.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+    def updated(self, later: Usage) -> Usage:
+        """Field by field, the later report where it says something (non-zero), else this one.
+
+        Providers repeat usage (the same numbers twice) or split it over events
+        (Anthropic: input on ``message_start``, output on ``message_delta``); both
+        merge to the whole picture this way, without double counting.
+        """
+        return Usage(
+            input_tokens=later.input_tokens or self.input_tokens,
+            output_tokens=later.output_tokens or self.output_tokens,
+            total_tokens=later.total_tokens or self.total_tokens,
+            cached_input_tokens=later.cached_input_tokens or self.cached_input_tokens,
+            reasoning_tokens=later.reasoning_tokens or self.reasoning_tokens,
+        )
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of every event; the ``type`` tag is the snake_case class name."""
+
+
+class TextDelta(Event, frozen=True, kw_only=True, tag="text_delta"):
+    """A piece of assistant text."""
+
+    text: str
+
+
+class ReasoningDelta(Event, frozen=True, kw_only=True, tag="reasoning_delta"):
+    """A piece of reasoning ("thinking"); ``id`` names its block where the provider has one."""
+
+    text: str
+    id: str | None = None
+
+
+class Reasoning(Event, frozen=True, kw_only=True, tag="reasoning"):
+    """A whole reasoning block; it replaces the ``ReasoningDelta`` pieces with the same ``id``.
+
+    ``signature`` (Anthropic) or ``encrypted_content`` (OpenAI Responses) must be
+    sent back with the history, so they are kept verbatim.
+    """
+
+    text: str
+    id: str | None = None
+    signature: str | None = None
+    encrypted_content: str | None = None
+
+
+class ToolCallFragment(Event, frozen=True, kw_only=True, tag="tool_call_fragment"):
+    """Raw chunk event: one provider fragment of a tool call, as sent.
+
+    ``index`` is the provider's slot (OpenAI ``tool_calls[].index``), ``id`` and
+    ``name`` are present on some fragments only, ``arguments`` is a piece of the
+    JSON argument text. ``accumulate_tool_calls`` joins fragments into calls.
+    """
+
+    index: int | None = None
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+class ToolCallDelta(Event, frozen=True, kw_only=True, tag="tool_call_delta"):
+    """Progress of a tool call for UIs: ``name`` on the first delta, then argument pieces.
+
+    ``internal_call_id`` is rxllm's own id, the same from the first delta to the
+    ``ToolCall`` and its ``ToolResult``.
+    """
+
+    id: str
+    internal_call_id: str
+    name: str | None = None
+    arguments_delta: str = ""
+
+
+class ToolCall(Event, frozen=True, kw_only=True, tag="tool_call"):
+    """A complete tool call.
+
+    ``arguments`` is the parsed JSON (``{}`` when the model sent none), or the raw
+    string when it does not parse. ``id`` is the provider's id for the call and
+    ``call_id`` the id that pairs it with its result (they differ only on the
+    OpenAI Responses API); where a server sends no id, rxllm mints one.
+    """
+
+    id: str
+    call_id: str
+    internal_call_id: str
+    name: str
+    arguments: Any = msgspec.field(default_factory=dict)
+
+
+class Final(Event, frozen=True, kw_only=True, tag="final"):
+    """End of one completion turn: exactly one per turn, always the last event.
+
+    Providers send the pieces of it spread over a stream (finish reason on one
+    chunk, usage on another, sometimes twice); ``dedupe_final`` merges them with
+    ``updated`` into the one ``Final`` observers see. ``finish_reason`` is the
+    provider's own word, kept verbatim (``"stop"``, ``"tool_calls"``, ``"length"``...).
+    """
+
+    usage: Usage = Usage()
+    finish_reason: str | None = None
+    response_id: str | None = None
+    model: str | None = None
+
+    def updated(self, later: Final) -> Final:
+        """This final with what a later piece of the same turn says."""
+        return Final(
+            usage=self.usage.updated(later.usage),
+            finish_reason=later.finish_reason if later.finish_reason is not None else self.finish_reason,
+            response_id=later.response_id if later.response_id is not None else self.response_id,
+            model=later.model if later.model is not None else self.model,
+        )
+
+
+class StreamReset(Event, frozen=True, kw_only=True, tag="stream_reset"):
+    """Only with mid-stream retries: discard everything this turn delivered so far."""
+
+    attempt: int
+    reason: str
+
+
+class ToolResult(Event, frozen=True, kw_only=True, tag="tool_result"):
+    """A tool's result, fed back to the model; ``is_error`` when the tool failed."""
+
+    id: str
+    call_id: str
+    internal_call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+
+
+class FinalResponse(Event, frozen=True, kw_only=True, tag="final_response"):
+    """End of an agent run: the last turn's text, usage summed over all turns."""
+
+    text: str
+    usage: Usage = Usage()
+    history: tuple[Message, ...] = ()
+    turns: int = 0
+
+
+ChunkEvent = TextDelta | ReasoningDelta | Reasoning | ToolCallFragment | ToolCall | Final | StreamReset
+"""What ``parse_chunk`` emits: assistant content as the provider sent it."""
+
+AssistantEvent = TextDelta | ReasoningDelta | Reasoning | ToolCallDelta | ToolCall | Final | StreamReset
+"""What ``Provider.stream()`` emits for one completion turn."""
+
+AgentEvent = AssistantEvent | ToolResult | FinalResponse
+"""What an agent run emits."""
+
+AnyEvent = (
+    TextDelta
+    | ReasoningDelta
+    | Reasoning
+    | ToolCallFragment
+    | ToolCallDelta
+    | ToolCall
+    | Final
+    | StreamReset
+    | ToolResult
+    | FinalResponse
+)
+"""Every event type; ``msgspec.json.decode(data, type=AnyEvent)`` decodes any of them."""

@@ -1,0 +1,32 @@
+"""``CompletionRequest``: what to ask the model, independent of any provider."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
+
+from rxllm.messages import Message
+from rxllm.typing import ToolSpec
+
+__all__ = ["CompletionRequest"]
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """One completion turn's input.
+
+    ``preamble`` is the system prompt; ``tool_choice`` is passed as the provider
+    spells it (``"auto"``, ``"required"``, ``"none"``, or a provider-shaped
+    object); ``params`` are extra body fields merged last, so they can set
+    anything the provider accepts (``{"top_p": 0.9}``, ``{"reasoning_effort": "low"}``).
+    """
+
+    messages: Sequence[Message]
+    _: KW_ONLY
+    preamble: str | None = None
+    tools: Sequence[ToolSpec] = ()
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tool_choice: str | Mapping[str, Any] | None = None
+    params: Mapping[str, Any] | None = field(default=None)
