@@ -1,0 +1,22 @@
+"""Composable operators over event Observables, one per module (as RxPY does).
+
+::
+
+    sse_source ─► parse_chunk(dialect) ─► accumulate_tool_calls() ─► dedupe_final() ─► pause_gate(control)
+
+``collect_response()`` folds a turn into one ``CompletionResponse``.
+"""
+
+from rxllm.operators._accumulate_tool_calls import accumulate_tool_calls
+from rxllm.operators._collect_response import collect_response
+from rxllm.operators._dedupe_final import dedupe_final
+from rxllm.operators._parse_chunk import parse_chunk
+from rxllm.operators._pause_gate import pause_gate
+
+__all__ = [
+    "accumulate_tool_calls",
+    "collect_response",
+    "dedupe_final",
+    "parse_chunk",
+    "pause_gate",
+]
