@@ -2,4 +2,6 @@
 
 from loguru import logger
 
+__version__ = "0.1.0"
+
 logger.disable("rxllm")

@@ -1,0 +1,197 @@
+"""The one module that touches aiohttp: sessions, the streaming POST, error bodies.
+
+``HttpClient.open_stream()`` POSTs a request and yields the response body as
+``bytes`` pieces as they arrive. A non-2xx reply becomes a ``ProviderError``
+built from the provider's own JSON error body (read here, bounded, never with
+``raise_for_status()``, which drops the body). Leaving the ``async with`` early,
+by cancellation or an exception, closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import aiohttp
+import msgspec
+
+from rxllm.errors import ProviderError, RxLLMError, StreamTruncatedError
+
+__all__ = ["DEFAULT_READ_BUFSIZE", "HttpClient", "TransportError"]
+
+DEFAULT_READ_BUFSIZE = 64 * 1024
+"""aiohttp's read buffer per response: how much a paused stream may hold before TCP pushes back."""
+
+MAX_ERROR_BODY = 64 * 1024
+"""An error body is read up to this many bytes; providers' error bodies are far smaller."""
+
+
+class TransportError(RxLLMError):
+    """The server could not be reached, or the connection failed before a response arrived."""
+
+
+class _ErrorObject(msgspec.Struct):
+    message: str | None = None
+    type: str | None = None
+    code: str | int | None = None
+
+
+class _ErrorBody(msgspec.Struct):
+    # OpenAI and compatible servers: {"error": {"message", "type", "code"}}; Anthropic:
+    # {"type": "error", "error": {"type", "message"}}; gateways: {"error": "text"} or
+    # {"message": "..."} or FastAPI's {"detail": "..."}.
+    error: _ErrorObject | str | None = None
+    message: str | None = None
+    detail: str | None = None
+
+
+_error_decoder = msgspec.json.Decoder(_ErrorBody)
+
+
+class HttpClient:
+    """Owns (or borrows) an ``aiohttp.ClientSession`` and opens streaming requests with it.
+
+    A borrowed session (``session=...``) is never closed here. An owned one is
+    made on first use inside the running loop and closed by ``aclose()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        connect_timeout: float | None = 30.0,
+        read_bufsize: int = DEFAULT_READ_BUFSIZE,
+    ) -> None:
+        self._borrowed = session
+        self._owned: aiohttp.ClientSession | None = None
+        self._connect_timeout = connect_timeout
+        self._read_bufsize = read_bufsize
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._borrowed is not None:
+            return self._borrowed
+        loop = asyncio.get_running_loop()
+        owned = self._owned
+        if owned is None or owned.closed or owned.loop is not loop:
+            # A session belongs to the loop it was made in; a script that runs
+            # several loops one after another (``asyncio.run`` twice) gets a new one.
+            owned = self._owned = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
+                read_bufsize=self._read_bufsize,
+            )
+        return owned
+
+    async def aclose(self) -> None:
+        owned, self._owned = self._owned, None
+        if owned is not None and not owned.closed:
+            await owned.close()
+
+    @asynccontextmanager
+    async def open_stream(
+        self, url: str, *, body: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """POST ``body`` to ``url``; yield an iterator over the response body's pieces."""
+        session = self._session()
+        try:
+            response = await session.post(url, data=body, headers=dict(headers), read_bufsize=self._read_bufsize)
+        except aiohttp.ClientError as exc:
+            raise TransportError(f"could not reach {url}: {_describe(exc)}") from exc
+        try:
+            if not 200 <= response.status < 300:
+                raise await _provider_error(response)
+            yield _Body(response)
+        finally:
+            # Closing (not releasing) drops the connection at once, so a server
+            # streaming into a disposed subscription sees it go away.
+            response.close()
+
+
+class _Body:
+    """The response body's pieces as they arrive; a dropped connection is a truncation."""
+
+    __slots__ = ("_content",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._content = response.content
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            piece = await self._content.readany()
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError) as exc:
+            raise StreamTruncatedError(f"the connection dropped mid-stream: {_describe(exc)}") from exc
+        if not piece:
+            raise StopAsyncIteration
+        return piece
+
+
+async def _provider_error(response: aiohttp.ClientResponse) -> ProviderError:
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        while size < MAX_ERROR_BODY:
+            piece = await response.content.read(MAX_ERROR_BODY - size)
+            if not piece:
+                break
+            pieces.append(piece)
+            size += len(piece)
+    except (aiohttp.ClientError, ConnectionError):
+        pass  # keep what arrived: a cut error body still says more than none
+    raw = b"".join(pieces)
+    text = raw.decode("utf-8", errors="replace")
+    message, type_, code = _parse_error_body(raw)
+    return ProviderError(
+        message or text.strip() or (response.reason or "no error message"),
+        status=response.status,
+        type=type_,
+        code=code,
+        request_id=response.headers.get("x-request-id") or response.headers.get("request-id"),
+        body=text if message is None else None,
+        retry_after=_retry_after(response.headers),
+    )
+
+
+def _parse_error_body(raw: bytes) -> tuple[str | None, str | None, str | None]:
+    try:
+        parsed = _error_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None, None, None
+    error = parsed.error
+    if isinstance(error, _ErrorObject):
+        code = None if error.code is None else str(error.code)
+        return error.message, error.type, code
+    if isinstance(error, str):
+        return error, None, None
+    return parsed.message or parsed.detail, None, None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

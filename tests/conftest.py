@@ -1,0 +1,129 @@
+"""Shared fixtures: loopback aiohttp servers that replay provider-shaped SSE bytes.
+
+``sse_server(script)`` starts a real server on 127.0.0.1 that answers every POST
+with the scripted reply and records what it received; ``collect(observable)``
+subscribes inside the running loop and gathers events and the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from reactivex import Observable
+
+
+@dataclass
+class Reply:
+    """What the server sends: ``pieces`` written one by one with ``delay`` seconds between them."""
+
+    pieces: Sequence[bytes] = ()
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=lambda: {"content-type": "text/event-stream"})
+    delay: float = 0.0
+    body: bytes | None = None  # a plain (non-streamed) body, for error replies
+    hold_open: float = 0.0  # keep the connection open this long after the last piece
+    endless: bytes | None = None  # after the pieces, write this forever until the client goes away
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return msgspec.json.decode(self.body)
+
+
+@dataclass
+class Server:
+    base_url: str
+    requests: list[Received]
+    disconnected: asyncio.Event
+    bytes_written: int = 0
+
+
+@dataclass
+class Collected:
+    events: list[Any]
+    error: BaseException | None
+    completed: bool
+
+
+async def _serve(reply: Reply, server: Server, request: web.Request) -> web.StreamResponse:
+    server.requests.append(Received(request.path, dict(request.headers), await request.read()))
+    if reply.body is not None:
+        return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+    response = web.StreamResponse(status=reply.status, headers=reply.headers)
+    await response.prepare(request)
+    try:
+        for piece in reply.pieces:
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+            await response.write(piece)
+            server.bytes_written += len(piece)
+        if reply.endless is not None:
+            while True:
+                await response.write(reply.endless)
+                server.bytes_written += len(reply.endless)
+                await asyncio.sleep(reply.delay or 0)
+        if reply.hold_open:
+            await asyncio.sleep(reply.hold_open)
+    except (ConnectionResetError, asyncio.CancelledError):
+        server.disconnected.set()
+        raise
+    return response
+
+
+@pytest.fixture
+async def sse_server() -> Any:
+    servers: list[TestServer] = []
+
+    async def start(reply: Reply) -> Server:
+        app = web.Application()
+        state = Server("", [], asyncio.Event())
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await _serve(reply, state, request)
+
+        app.router.add_post("/{tail:.*}", handler)
+        test_server = TestServer(app, host="127.0.0.1")
+        await test_server.start_server()
+        servers.append(test_server)
+        state.base_url = f"http://127.0.0.1:{test_server.port}/v1"
+        return state
+
+    yield start
+    for test_server in servers:
+        await test_server.close()
+
+
+async def collect_events(observable: Observable[Any], *, timeout: float = 10.0) -> Collected:
+    """Subscribe in the running loop; wait for the terminal (bounded by ``timeout``)."""
+    events: list[Any] = []
+    done: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+
+    def on_error(error: Exception) -> None:
+        if not done.done():
+            done.set_result(error)
+
+    def on_completed() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    observable.subscribe(events.append, on_error, on_completed)
+    error = await asyncio.wait_for(done, timeout)
+    return Collected(events, error, error is None)
+
+
+@pytest.fixture
+def collect() -> Callable[[Observable[Any]], Awaitable[Collected]]:
+    return collect_events

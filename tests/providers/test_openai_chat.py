@@ -1,0 +1,505 @@
+"""OpenAIChat end to end against a loopback server replaying OpenAI-shaped SSE bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import msgspec
+import pytest
+from conftest import Reply, collect_events
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from rxllm.control import PauseControl
+from rxllm.errors import (
+    ChunkDecodeError,
+    EventLoopError,
+    InsecureTransportError,
+    ProviderError,
+    StreamTruncatedError,
+)
+from rxllm.events import Final, ReasoningDelta, TextDelta, ToolCall, ToolCallDelta, Usage
+from rxllm.messages import Message, TextPart, ToolCallPart, ToolResultPart
+from rxllm.providers.openai import OpenAIChat
+from rxllm.request import CompletionRequest
+from rxllm.tools import tool
+
+MODEL = "gpt-4o-mini-2024-07-18"
+HELLO = CompletionRequest([Message.user("Hello")])
+
+
+def chunk(
+    delta: dict[str, Any] | None = None,
+    finish: str | None = None,
+    *,
+    usage: dict[str, Any] | None = None,
+    choices: bool = True,
+) -> bytes:
+    """One ``chat.completion.chunk`` with every field the API sends, as an SSE event."""
+    body: dict[str, Any] = {
+        "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
+        "object": "chat.completion.chunk",
+        "created": 1741569952,
+        "model": MODEL,
+        "service_tier": "default",
+        "system_fingerprint": "fp_06737a9306",
+        "choices": [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}]
+        if choices
+        else [],
+        "usage": usage,
+    }
+    return b"data: " + msgspec.json.encode(body) + b"\n\n"
+
+
+DONE = b"data: [DONE]\n\n"
+USAGE = {
+    "prompt_tokens": 19,
+    "completion_tokens": 10,
+    "total_tokens": 29,
+    "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 2, "audio_tokens": 0},
+}
+USAGE_EVENT = Usage(input_tokens=19, output_tokens=10, total_tokens=29, cached_input_tokens=3, reasoning_tokens=2)
+TEXT_STREAM = [
+    chunk({"role": "assistant", "content": "", "refusal": None}),
+    chunk({"content": "Hello"}),
+    chunk({"content": " wörld 你好"}),
+    chunk({}, "stop"),
+    chunk(usage=USAGE, choices=False),
+    DONE,
+]
+TEXT_EVENTS = [
+    TextDelta(text="Hello"),
+    TextDelta(text=" wörld 你好"),
+    Final(usage=USAGE_EVENT, finish_reason="stop", response_id="chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", model=MODEL),
+]
+
+
+def tool_fragment(index: int, *, id: str | None = None, name: str | None = None, arguments: str = "") -> bytes:
+    call: dict[str, Any] = {"index": index, "function": {"arguments": arguments}}
+    if id is not None:
+        call.update(id=id, type="function")
+        call["function"]["name"] = name
+    return chunk({"tool_calls": [call]})
+
+
+async def test_text_only(sse_server: Any) -> None:
+    server = await sse_server(Reply(TEXT_STREAM))
+    result = await collect_events(OpenAIChat(MODEL, api_key="sk-test", base_url=server.base_url).stream(HELLO))
+    assert result.events == TEXT_EVENTS
+    assert result.completed
+    assert len(server.requests) == 1
+
+
+async def test_exact_request_body_and_headers(sse_server: Any) -> None:
+    @tool
+    def add(a: int, b: int = 1) -> int:
+        """Add two numbers.
+
+        Args:
+            a: The first number.
+            b: The second number.
+        """
+        return a + b
+
+    server = await sse_server(Reply(TEXT_STREAM))
+    history = [
+        Message.user("What is 2 + 3?"),
+        Message(
+            role="assistant",
+            content=(ToolCallPart(id="call_1", call_id="call_1", name="add", arguments={"a": 2, "b": 3}),),
+        ),
+        Message(role="tool", content=(ToolResultPart(call_id="call_1", name="add", content="5"),)),
+        Message(role="assistant", content=(TextPart(text="It is 5."),)),
+        Message.user("Thanks"),
+    ]
+    request = CompletionRequest(
+        history,
+        preamble="You are terse.",
+        tools=[add],
+        temperature=0.2,
+        max_tokens=64,
+        tool_choice="auto",
+        params={"top_p": 0.9, "temperature": 0.3},
+    )
+    await collect_events(OpenAIChat(MODEL, api_key="sk-test-key", base_url=server.base_url).stream(request))
+    (received,) = server.requests
+    assert received.path == "/v1/chat/completions"
+    assert received.headers["Authorization"] == "Bearer sk-test-key"
+    assert received.headers["Content-Type"] == "application/json"
+    assert received.headers["Accept"] == "text/event-stream"
+    assert received.json == {
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "What is 2 + 3?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a":2,"b":3}'}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "5"},
+            {"role": "assistant", "content": "It is 5."},
+            {"role": "user", "content": "Thanks"},
+        ],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "add",
+                    "description": "Add two numbers.",
+                    "parameters": add.parameters,
+                },
+            }
+        ],
+        "tool_choice": "auto",
+        "temperature": 0.3,
+        "max_tokens": 64,
+        "top_p": 0.9,
+    }
+    assert received.json["tools"][0]["function"]["parameters"]["required"] == ["a"]
+
+
+async def test_no_key_sends_no_authorization_header(sse_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    server = await sse_server(Reply(TEXT_STREAM))
+    await collect_events(OpenAIChat("llama3.2", base_url=server.base_url).stream(HELLO))
+    assert "Authorization" not in server.requests[0].headers
+
+
+async def test_key_and_base_url_from_environment(sse_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = await sse_server(Reply(TEXT_STREAM))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url + "/")
+    result = await collect_events(OpenAIChat(MODEL).stream(HELLO))
+    assert result.events == TEXT_EVENTS
+    assert server.requests[0].headers["Authorization"] == "Bearer sk-from-env"
+
+
+async def test_two_parallel_tool_calls_on_indexes_0_and_1_interleaved(sse_server: Any) -> None:
+    server = await sse_server(
+        Reply(
+            [
+                chunk({"role": "assistant", "content": None}),
+                tool_fragment(0, id="call_a", name="get_weather", arguments=""),
+                tool_fragment(1, id="call_b", name="get_time", arguments=""),
+                tool_fragment(0, arguments='{"city": '),
+                tool_fragment(1, arguments='{"tz": "Europe/Paris"}'),
+                tool_fragment(0, arguments='"Zürich"}'),
+                chunk({}, "tool_calls"),
+                chunk(usage=USAGE, choices=False),
+                DONE,
+            ]
+        )
+    )
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    deltas = [e for e in result.events if isinstance(e, ToolCallDelta)]
+    calls = [e for e in result.events if isinstance(e, ToolCall)]
+    a, b = deltas[0].internal_call_id, deltas[1].internal_call_id
+    assert a != b
+    assert deltas == [
+        ToolCallDelta(id="call_a", internal_call_id=a, name="get_weather"),
+        ToolCallDelta(id="call_b", internal_call_id=b, name="get_time"),
+        ToolCallDelta(id="call_a", internal_call_id=a, arguments_delta='{"city": '),
+        ToolCallDelta(id="call_b", internal_call_id=b, arguments_delta='{"tz": "Europe/Paris"}'),
+        ToolCallDelta(id="call_a", internal_call_id=a, arguments_delta='"Zürich"}'),
+    ]
+    assert calls == [
+        ToolCall(id="call_a", call_id="call_a", internal_call_id=a, name="get_weather", arguments={"city": "Zürich"}),
+        ToolCall(id="call_b", call_id="call_b", internal_call_id=b, name="get_time", arguments={"tz": "Europe/Paris"}),
+    ]
+    assert result.events[-1] == Final(
+        usage=USAGE_EVENT, finish_reason="tool_calls", response_id="chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", model=MODEL
+    )
+    assert result.events.index(calls[-1]) == len(result.events) - 2
+
+
+async def test_two_calls_sharing_index_0(sse_server: Any) -> None:
+    # LiteLLM and OneAPI put parallel calls all on index 0, told apart by id.
+    server = await sse_server(
+        Reply(
+            [
+                tool_fragment(0, id="call_1", name="add", arguments='{"a": 1,'),
+                tool_fragment(0, arguments=' "b": 2}'),
+                tool_fragment(0, id="call_2", name="add", arguments='{"a": 3, "b": 4}'),
+                chunk({}, "tool_calls"),
+                DONE,
+            ]
+        )
+    )
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    calls = [(e.id, e.name, e.arguments) for e in result.events if isinstance(e, ToolCall)]
+    assert calls == [("call_1", "add", {"a": 1, "b": 2}), ("call_2", "add", {"a": 3, "b": 4})]
+
+
+async def test_usage_only_last_chunk(sse_server: Any) -> None:
+    server = await sse_server(Reply(TEXT_STREAM))
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert [e for e in result.events if isinstance(e, Final)] == [TEXT_EVENTS[-1]]
+
+
+async def test_no_usage_at_all_gives_zeros(sse_server: Any) -> None:
+    # Compatible servers that ignore stream_options send no usage chunk.
+    server = await sse_server(Reply([chunk({"content": "Hi"}), chunk({}, "stop"), DONE]))
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert result.events == [
+        TextDelta(text="Hi"),
+        Final(usage=Usage(), finish_reason="stop", response_id="chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", model=MODEL),
+    ]
+
+
+async def test_reasoning_content(sse_server: Any) -> None:
+    # DeepSeek, vLLM and GLM stream thinking as delta.reasoning_content.
+    server = await sse_server(
+        Reply(
+            [
+                chunk({"role": "assistant", "content": None, "reasoning_content": "Let me"}),
+                chunk({"content": None, "reasoning_content": " think."}),
+                chunk({"content": "42", "reasoning_content": None}),
+                chunk({}, "stop"),
+                DONE,
+            ]
+        )
+    )
+    result = await collect_events(OpenAIChat("deepseek-reasoner", base_url=server.base_url).stream(HELLO))
+    assert result.events[:3] == [
+        ReasoningDelta(text="Let me"),
+        ReasoningDelta(text=" think."),
+        TextDelta(text="42"),
+    ]
+
+
+async def test_keep_alive_comments(sse_server: Any) -> None:
+    server = await sse_server(Reply([b": ping\n\n", TEXT_STREAM[1], b": keep-alive\n\n", *TEXT_STREAM[2:]]))
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert result.events == TEXT_EVENTS
+
+
+@pytest.mark.parametrize("line_end", [b"\r\n", b"\r"], ids=["crlf", "cr"])
+async def test_crlf_and_cr_line_ends(sse_server: Any, line_end: bytes) -> None:
+    server = await sse_server(Reply([piece.replace(b"\n", line_end) for piece in TEXT_STREAM]))
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert result.events == TEXT_EVENTS
+
+
+async def test_bytes_arriving_one_at_a_time_with_multibyte_characters(sse_server: Any) -> None:
+    whole = b"".join(TEXT_STREAM)
+    server = await sse_server(Reply([whole[i : i + 1] for i in range(len(whole))]))
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert result.events == TEXT_EVENTS
+
+
+async def test_401_with_json_error_body(sse_server: Any) -> None:
+    body = (
+        b'{"error": {"message": "Incorrect API key provided: sk-bad. You can find your API key at '
+        b'https://platform.openai.com/account/api-keys.", "type": "invalid_request_error", '
+        b'"param": null, "code": "invalid_api_key"}}'
+    )
+    server = await sse_server(
+        Reply(status=401, body=body, headers={"content-type": "application/json", "x-request-id": "req_123"})
+    )
+    result = await collect_events(OpenAIChat(MODEL, api_key="sk-bad", base_url=server.base_url).stream(HELLO))
+    assert result.events == []
+    error = result.error
+    assert isinstance(error, ProviderError)
+    assert error.status == 401
+    assert error.message.startswith("Incorrect API key provided: sk-bad.")
+    assert error.type == "invalid_request_error"
+    assert error.code == "invalid_api_key"
+    assert error.request_id == "req_123"
+    assert str(error).startswith("HTTP 401: Incorrect API key provided")
+    assert len(server.requests) == 1
+
+
+async def test_error_body_that_is_not_json_is_kept(sse_server: Any) -> None:
+    server = await sse_server(Reply(status=502, body=b"<html>Bad Gateway</html>", headers={}))
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert isinstance(result.error, ProviderError)
+    assert (result.error.status, result.error.message, result.error.body) == (
+        502,
+        "<html>Bad Gateway</html>",
+        "<html>Bad Gateway</html>",
+    )
+
+
+async def test_malformed_chunk(sse_server: Any) -> None:
+    server = await sse_server(Reply([TEXT_STREAM[1], b'data: {"id": "x", "choices": [{"delta": \n\n', *TEXT_STREAM[2:]]))
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert result.events == [TextDelta(text="Hello")]
+    assert isinstance(result.error, ChunkDecodeError)
+    assert result.error.data == '{"id": "x", "choices": [{"delta": '
+
+
+async def test_error_object_mid_stream(sse_server: Any) -> None:
+    # OpenRouter and gateways report upstream failures inside a 200 stream.
+    error = b'data: {"error": {"message": "Upstream overloaded", "type": "server_error", "code": 502}}\n\n'
+    server = await sse_server(Reply([TEXT_STREAM[1], error, *TEXT_STREAM[2:]]))
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert result.events == [TextDelta(text="Hello")]
+    assert isinstance(result.error, ProviderError)
+    assert (result.error.status, result.error.message, result.error.type, result.error.code) == (
+        None,
+        "Upstream overloaded",
+        "server_error",
+        "502",
+    )
+
+
+@pytest.mark.parametrize(
+    ("pieces", "delivered"),
+    [
+        ([], []),
+        (TEXT_STREAM[:3], TEXT_EVENTS[:2]),
+        ([*TEXT_STREAM[:3], TEXT_STREAM[3][:30]], TEXT_EVENTS[:2]),
+    ],
+    ids=["before-any-event", "after-content", "cut-inside-a-chunk"],
+)
+async def test_truncated_stream(sse_server: Any, pieces: list[bytes], delivered: list[Any]) -> None:
+    server = await sse_server(Reply(pieces))
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert result.events == delivered
+    assert isinstance(result.error, StreamTruncatedError)
+    assert "[DONE]" in str(result.error)
+
+
+async def test_finish_reason_without_done_is_a_whole_turn(sse_server: Any) -> None:
+    server = await sse_server(Reply(TEXT_STREAM[:-1]))
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert result.events == TEXT_EVENTS
+    assert result.completed
+
+
+async def test_done_completes_even_when_the_server_keeps_the_connection_open(sse_server: Any) -> None:
+    server = await sse_server(Reply(TEXT_STREAM, hold_open=30))
+    started = time.monotonic()
+    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert result.completed and result.events == TEXT_EVENTS
+    await asyncio.wait_for(server.disconnected.wait(), 1.0)
+    assert time.monotonic() - started < 5
+
+
+async def test_dispose_mid_stream_closes_the_connection(sse_server: Any) -> None:
+    server = await sse_server(Reply([chunk({"content": "tick"})], endless=chunk({"content": "tick"}), delay=0.01))
+    events: list[Any] = []
+    got_three = asyncio.Event()
+
+    def on_next(event: Any) -> None:
+        events.append(event)
+        if len(events) == 3:
+            got_three.set()
+
+    subscription = OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO).subscribe(on_next)
+    await asyncio.wait_for(got_three.wait(), 5)
+    subscription.dispose()
+    seen = len(events)
+    await asyncio.wait_for(server.disconnected.wait(), 1.0)
+    await asyncio.sleep(0.1)
+    assert len(events) == seen
+    assert len(server.requests) == 1
+
+
+async def test_pause_and_resume(sse_server: Any) -> None:
+    pieces = [chunk({"content": f"t{i} "}) for i in range(200)]
+    server = await sse_server(Reply([*pieces, chunk({}, "stop"), DONE], endless=None, delay=0.001))
+    control = PauseControl()
+    events: list[Any] = []
+    done = asyncio.Event()
+    got_first = asyncio.Event()
+
+    def on_next(event: Any) -> None:
+        events.append(event)
+        got_first.set()
+
+    provider = OpenAIChat(MODEL, base_url=server.base_url)
+    provider.stream(HELLO, pause=control).subscribe(on_next, lambda e: done.set(), done.set)
+    await asyncio.wait_for(got_first.wait(), 5)
+    control.pause()
+    held = len(events)
+    cpu_before = time.process_time()
+    await asyncio.sleep(1.0)
+    cpu_paused = time.process_time() - cpu_before
+    assert len(events) == held, "nothing is delivered while paused"
+    assert held < 200
+    assert cpu_paused < 0.2, f"paused stream used {cpu_paused:.3f} s of CPU in 1 s"
+    control.resume()
+    await asyncio.wait_for(done.wait(), 10)
+    assert [e.text for e in events if isinstance(e, TextDelta)] == [f"t{i} " for i in range(200)]
+    assert isinstance(events[-1], Final)
+
+
+async def test_paused_stream_stops_reading_the_socket(sse_server: Any) -> None:
+    # A server that writes as fast as it can is held back by TCP flow control.
+    filler = chunk({"content": "x" * 1000})
+    server = await sse_server(Reply([filler], endless=filler))
+    control = PauseControl(paused=True)
+    events: list[Any] = []
+    subscription = OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO, pause=control).subscribe(events.append)
+    await asyncio.sleep(1.0)
+    written = server.bytes_written
+    await asyncio.sleep(0.5)
+    assert events == []
+    assert server.bytes_written == written, "the server is blocked while the client does not read"
+    assert written < 16 * 1024 * 1024
+    subscription.dispose()
+    await asyncio.wait_for(server.disconnected.wait(), 1.0)
+
+
+async def test_each_subscription_sends_its_own_request(sse_server: Any) -> None:
+    server = await sse_server(Reply(TEXT_STREAM))
+    stream = OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO)
+    first, second = await asyncio.gather(collect_events(stream), collect_events(stream))
+    assert first.events == second.events == TEXT_EVENTS
+    assert len(server.requests) == 2
+
+
+def test_subscribing_without_an_event_loop_says_what_to_do() -> None:
+    errors: list[Exception] = []
+    OpenAIChat(MODEL, base_url="http://127.0.0.1:9/v1").stream(HELLO).subscribe(on_error=errors.append)
+    (error,) = errors
+    assert isinstance(error, EventLoopError)
+    assert "running asyncio event loop" in str(error) and "AsyncIOScheduler" in str(error)
+
+
+async def test_asyncio_scheduler_from_another_thread(sse_server: Any) -> None:
+    # A GUI thread subscribes with the loop's scheduler; events arrive on the loop.
+    server = await sse_server(Reply(TEXT_STREAM))
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    events: list[Any] = []
+    threads: set[int] = set()
+
+    def on_next(event: Any) -> None:
+        threads.add(threading.get_ident())
+        events.append(event)
+
+    def subscribe_from_thread() -> None:
+        OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO).subscribe(
+            on_next, lambda e: loop.call_soon_threadsafe(done.set), lambda: loop.call_soon_threadsafe(done.set),
+            scheduler=AsyncIOScheduler(loop),
+        )
+
+    thread = threading.Thread(target=subscribe_from_thread)
+    thread.start()
+    thread.join()
+    await asyncio.wait_for(done.wait(), 5)
+    assert events == TEXT_EVENTS
+    assert threads == {threading.get_ident()}
+
+
+def test_api_key_over_plain_http_to_a_remote_host_is_refused() -> None:
+    with pytest.raises(InsecureTransportError, match="allow_insecure_http=True"):
+        OpenAIChat(MODEL, api_key="sk-secret-123", base_url="http://api.example.com/v1")
+    OpenAIChat(MODEL, api_key="sk-secret-123", base_url="http://api.example.com/v1", allow_insecure_http=True)
+    OpenAIChat(MODEL, api_key="sk-secret-123", base_url="http://localhost:11434/v1")
+
+
+def test_repr_never_shows_the_key() -> None:
+    provider = OpenAIChat(MODEL, api_key="sk-secret-123", base_url="https://api.openai.com/v1")
+    assert "sk-secret" not in repr(provider)
+    assert repr(provider) == f"OpenAIChat(model='{MODEL}', base_url='https://api.openai.com/v1')"
