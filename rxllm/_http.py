@@ -18,19 +18,15 @@ from contextlib import asynccontextmanager
 import aiohttp
 import msgspec
 
-from rxllm.errors import ProviderError, RxLLMError, StreamTruncatedError
+from rxllm.errors import ProviderError, StreamTruncatedError, TransportError
 
-__all__ = ["DEFAULT_READ_BUFSIZE", "HttpClient", "TransportError"]
+__all__ = ["DEFAULT_READ_BUFSIZE", "HttpClient"]
 
 DEFAULT_READ_BUFSIZE = 64 * 1024
 """aiohttp's read buffer per response: how much a paused stream may hold before TCP pushes back."""
 
 MAX_ERROR_BODY = 64 * 1024
 """An error body is read up to this many bytes; providers' error bodies are far smaller."""
-
-
-class TransportError(RxLLMError):
-    """The server could not be reached, or the connection failed before a response arrived."""
 
 
 class _ErrorObject(msgspec.Struct):

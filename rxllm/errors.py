@@ -11,6 +11,8 @@
     │   └── EventTooLargeError   one event is larger than the configured bound
     ├── EventLoopError           subscribed where no asyncio loop runs
     ├── InsecureTransportError   an API key would travel over plain HTTP
+    ├── TransportError           the server could not be reached
+    ├── ToolArgumentsError       a model's tool arguments do not fit the tool (defined in rxllm.tools)
     ├── MaxTurnsError            the agent ran out of turns
     └── PromptCancelledError     a hook terminated the agent run
 
@@ -38,6 +40,7 @@ __all__ = [
     "SseError",
     "StreamTimeoutError",
     "StreamTruncatedError",
+    "TransportError",
 ]
 
 
@@ -118,6 +121,10 @@ class EventTooLargeError(SseError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"a server-sent event exceeded {limit} bytes (raise max_event_size to allow it)")
+
+
+class TransportError(RxLLMError):
+    """The server could not be reached, or the connection failed before a response arrived."""
 
 
 class EventLoopError(RxLLMError):

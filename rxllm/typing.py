@@ -61,6 +61,11 @@ class Dialect(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def end_of_turn(self) -> str:
+        """What a whole turn ends with, for truncation messages (``"[DONE] or a finish reason"``)."""
+        ...
+
     def parser(self) -> ChunkParser: ...
 
 
