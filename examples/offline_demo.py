@@ -17,8 +17,8 @@ import msgspec
 from aiohttp import web
 
 from rxllm import CompletionRequest, Message, PauseControl
-from rxllm.providers.openai import OpenAIChat
 from rxllm.events import Final, ReasoningDelta, TextDelta, ToolCall, ToolCallDelta
+from rxllm.providers.openai import OpenAIChat
 
 DIM, BOLD, RESET = ("\x1b[2m", "\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("", "", "")
 

@@ -1,7 +1,82 @@
-"""rxllm: LLM provider streams as ReactiveX Observables."""
+"""rxllm: LLM provider streams as ReactiveX Observables.
+
+The public names; providers live in ``rxllm.providers.openai``, operators in
+``rxllm.operators``.
+"""
 
 from loguru import logger
 
-__version__ = "0.1.0"
+from rxllm._version import __version__ as __version__
+from rxllm.control import PauseControl
+from rxllm.errors import (
+    ChunkDecodeError,
+    EventLoopError,
+    EventTooLargeError,
+    InsecureTransportError,
+    MaxTurnsError,
+    PromptCancelledError,
+    ProviderError,
+    RxLLMError,
+    SseError,
+    StreamTimeoutError,
+    StreamTruncatedError,
+    TransportError,
+)
+from rxllm.events import (
+    AgentEvent,
+    AssistantEvent,
+    Final,
+    FinalResponse,
+    Reasoning,
+    ReasoningDelta,
+    StreamReset,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolResult,
+    Usage,
+)
+from rxllm.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
+from rxllm.request import CompletionRequest
+from rxllm.response import CompletionResponse
+from rxllm.tools import Tool, ToolArgumentsError, tool
+
+__all__ = [
+    "AgentEvent",
+    "AssistantEvent",
+    "ChunkDecodeError",
+    "CompletionRequest",
+    "CompletionResponse",
+    "EventLoopError",
+    "EventTooLargeError",
+    "Final",
+    "FinalResponse",
+    "InsecureTransportError",
+    "MaxTurnsError",
+    "Message",
+    "PauseControl",
+    "PromptCancelledError",
+    "ProviderError",
+    "Reasoning",
+    "ReasoningDelta",
+    "ReasoningPart",
+    "RxLLMError",
+    "SseError",
+    "StreamReset",
+    "StreamTimeoutError",
+    "StreamTruncatedError",
+    "TextDelta",
+    "TextPart",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCallPart",
+    "ToolResult",
+    "ToolResultPart",
+    "TransportError",
+    "Usage",
+    "tool",
+]
 
 logger.disable("rxllm")

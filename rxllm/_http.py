@@ -92,7 +92,9 @@ class HttpClient:
         """POST ``body`` to ``url``; yield an iterator over the response body's pieces."""
         session = self._session()
         try:
-            response = await session.post(url, data=body, headers=dict(headers), read_bufsize=self._read_bufsize)
+            response = await session.post(
+                url, data=body, headers=dict(headers), read_bufsize=self._read_bufsize
+            )
         except aiohttp.ClientError as exc:
             raise TransportError(f"could not reach {url}: {_describe(exc)}") from exc
         try:

@@ -1,7 +1,198 @@
-"""Placeholder, replaced by the real operator."""
+"""``accumulate_tool_calls()``: join raw tool-call fragments into ``ToolCallDelta`` and ``ToolCall``."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from typing import Any
+from uuid import uuid4
+
+import msgspec
+from reactivex import Observable, abc
+
+from rxllm.events import (
+    AssistantEvent,
+    ChunkEvent,
+    Final,
+    StreamReset,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallFragment,
+)
+
+__all__ = ["accumulate_tool_calls"]
 
 
-def accumulate_tool_calls(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError
+class _OpenCall:
+    """One tool call being assembled: argument pieces are kept in a list and joined once."""
+
+    __slots__ = ("index", "id", "name", "parts", "internal_call_id", "fallback_id", "name_announced")
+
+    def __init__(self, index: int | None, id: str | None, name: str | None) -> None:
+        minted = uuid4().hex
+        self.index = index
+        self.id = id
+        self.name = name
+        self.parts: list[str] = []
+        self.internal_call_id = "rx_" + minted
+        self.fallback_id = "call_" + minted
+        self.name_announced = False
+
+    @property
+    def call_id(self) -> str:
+        return self.id if self.id is not None else self.fallback_id
+
+    def complete(self) -> ToolCall:
+        text = "".join(self.parts)
+        arguments: Any
+        if not text.strip():
+            # Zero-argument tools send "" or no arguments at all.
+            arguments = {}
+        else:
+            try:
+                arguments = msgspec.json.decode(text)
+            except msgspec.DecodeError:
+                arguments = text
+        return ToolCall(
+            id=self.call_id,
+            call_id=self.call_id,
+            internal_call_id=self.internal_call_id,
+            name=self.name or "",
+            arguments=arguments,
+        )
+
+
+class _ToolCalls:
+    """The accumulation step for one subscription: ``feed`` an event, get the events to emit."""
+
+    def __init__(self) -> None:
+        self.open: list[_OpenCall] = []
+        self.by_id: dict[str, _OpenCall] = {}
+        self.by_index: dict[int, _OpenCall] = {}
+
+    def feed(self, event: ChunkEvent) -> list[AssistantEvent]:
+        if isinstance(event, ToolCallFragment):
+            delta = self._fragment(event)
+            return [] if delta is None else [delta]
+        if isinstance(event, Final) and event.finish_reason is not None:
+            out: list[AssistantEvent] = list(self.close())
+            out.append(event)
+            return out
+        if isinstance(event, StreamReset):
+            self.drop()
+        return [event]
+
+    def close(self) -> list[ToolCall]:
+        """Complete every open call, in order of first appearance."""
+        calls = [call.complete() for call in self.open]
+        self.drop()
+        return calls
+
+    def drop(self) -> None:
+        self.open.clear()
+        self.by_id.clear()
+        self.by_index.clear()
+
+    def _fragment(self, fragment: ToolCallFragment) -> ToolCallDelta | None:
+        # DeepSeek and Qwen send "" as id and name on continuation chunks: that means absent.
+        id = fragment.id or None
+        name = fragment.name or None
+        if id is None and name is None and not fragment.arguments:
+            return None
+        call = self._call_for(fragment.index, id, name)
+        if call is None:
+            call = _OpenCall(fragment.index, id, name)
+            self.open.append(call)
+            if fragment.index is not None:
+                self.by_index[fragment.index] = call
+        else:
+            if call.id is None and id is not None:
+                call.id = id
+            if name is not None:
+                # vLLM repeats the same id and name on every chunk: replace, never concatenate.
+                call.name = name
+        if id is not None:
+            self.by_id.setdefault(id, call)
+        if fragment.arguments:
+            call.parts.append(fragment.arguments)
+        announce = call.name is not None and not call.name_announced
+        if not fragment.arguments and not announce:
+            return None
+        call.name_announced = call.name_announced or announce
+        return ToolCallDelta(
+            id=call.call_id,
+            internal_call_id=call.internal_call_id,
+            name=call.name if announce else None,
+            arguments_delta=fragment.arguments,
+        )
+
+    def _call_for(self, index: int | None, id: str | None, name: str | None) -> _OpenCall | None:
+        """The open call a fragment continues, or ``None`` when it starts a new one."""
+        if id is not None and id in self.by_id:
+            return self.by_id[id]
+        if index is not None:
+            call = self.by_index.get(index)
+            if call is None:
+                return None
+            # LiteLLM and OneAPI send parallel calls all on index 0: a new id with a name is a new call.
+            # GLM-4 sends a new id on every chunk of one call: a new id alone is not (the first id stays).
+            if id is not None and name is not None and call.id is not None and call.id != id:
+                return None
+            return call
+        # Google's OpenAI-compatible endpoint sends no index: a name starts a call, anything else
+        # continues the latest one.
+        if name is not None or not self.open:
+            return None
+        return self.open[-1]
+
+
+def accumulate_tool_calls() -> Callable[[Observable[ChunkEvent]], Observable[AssistantEvent]]:
+    """Join ``ToolCallFragment`` pieces into ``ToolCallDelta`` progress and complete ``ToolCall`` events.
+
+    Other events pass through unchanged and in order. Open calls complete, in
+    order of first appearance, just before a ``Final`` with a finish reason, or at
+    the end of the stream; never because their arguments already parse as JSON.
+    An error or a ``StreamReset`` drops the open calls: a partial call is never
+    dispatched.
+
+    .. marble::
+        :alt: accumulate_tool_calls
+
+        -a-p-q-f-|
+        [ accumulate_tool_calls() ]
+        -a-d-e-(c,f)-|      p, q = fragments of one call; d, e = their deltas; c = the call
+
+    A fragment joins, in this order of preference: the open call with the same
+    provider id; the open call with the same index (unless it brings a new id and
+    a name while that call has another id: then it is a new call); without an
+    index, the latest open call (unless it brings a name: a new call). The
+    ``ToolCallDelta`` for a call carries ``name`` once, on its first delta after
+    the name is known. Where a server sends no id, one is minted (``call_…``)
+    and used by both the deltas and the ``ToolCall``; ``internal_call_id``
+    (``rx_…``) is minted for every call.
+    """
+
+    def _accumulate_tool_calls(source: Observable[ChunkEvent]) -> Observable[AssistantEvent]:
+        def subscribe(
+            observer: abc.ObserverBase[AssistantEvent],
+            scheduler: abc.SchedulerBase | None = None,
+        ) -> abc.DisposableBase:
+            calls = _ToolCalls()
+
+            def on_next(event: ChunkEvent) -> None:
+                for out in calls.feed(event):
+                    observer.on_next(out)
+
+            def on_error(error: Exception) -> None:
+                calls.drop()
+                observer.on_error(error)
+
+            def on_completed() -> None:
+                for call in calls.close():
+                    observer.on_next(call)
+                observer.on_completed()
+
+            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+        return Observable(subscribe)
+
+    return _accumulate_tool_calls

@@ -22,8 +22,8 @@ import aiohttp
 import msgspec
 from reactivex import Observable
 
-from rxllm import __version__
 from rxllm._http import HttpClient
+from rxllm._version import __version__
 from rxllm.control import PauseControl
 from rxllm.errors import InsecureTransportError
 from rxllm.events import AssistantEvent
@@ -98,7 +98,9 @@ class Provider:
             headers.update(self.auth_headers(self._api_key))
         return headers
 
-    def stream(self, request: CompletionRequest, *, pause: PauseControl | None = None) -> Observable[AssistantEvent]:
+    def stream(
+        self, request: CompletionRequest, *, pause: PauseControl | None = None
+    ) -> Observable[AssistantEvent]:
         """One completion turn as a cold Observable of assistant events, ``Final`` last.
 
         Each subscription sends the request once. Disposing closes the
@@ -106,7 +108,12 @@ class Provider:
         """
         body = _encoder.encode(self.request_body(request))
         events: Observable[AssistantEvent] = sse_source(
-            self._http, self.url, body=body, headers=self.headers(), pause=pause, max_event_size=self.max_event_size
+            self._http,
+            self.url,
+            body=body,
+            headers=self.headers(),
+            pause=pause,
+            max_event_size=self.max_event_size,
         ).pipe(parse_chunk(self.dialect), accumulate_tool_calls(), dedupe_final())
         return events if pause is None else events.pipe(pause_gate(pause))
 

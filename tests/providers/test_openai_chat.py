@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
@@ -28,6 +29,20 @@ from rxllm.tools import tool
 
 MODEL = "gpt-4o-mini-2024-07-18"
 HELLO = CompletionRequest([Message.user("Hello")])
+
+
+@pytest.fixture
+async def chat() -> AsyncIterator[Callable[..., OpenAIChat]]:
+    """Make ``OpenAIChat`` providers that are closed when the test ends."""
+    made: list[OpenAIChat] = []
+
+    def make(model: str = MODEL, **options: Any) -> OpenAIChat:
+        made.append(OpenAIChat(model, **options))
+        return made[-1]
+
+    yield make
+    for provider in made:
+        await provider.aclose()
 
 
 def chunk(
@@ -61,7 +76,9 @@ USAGE = {
     "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
     "completion_tokens_details": {"reasoning_tokens": 2, "audio_tokens": 0},
 }
-USAGE_EVENT = Usage(input_tokens=19, output_tokens=10, total_tokens=29, cached_input_tokens=3, reasoning_tokens=2)
+USAGE_EVENT = Usage(
+    input_tokens=19, output_tokens=10, total_tokens=29, cached_input_tokens=3, reasoning_tokens=2
+)
 TEXT_STREAM = [
     chunk({"role": "assistant", "content": "", "refusal": None}),
     chunk({"content": "Hello"}),
@@ -73,11 +90,18 @@ TEXT_STREAM = [
 TEXT_EVENTS = [
     TextDelta(text="Hello"),
     TextDelta(text=" wörld 你好"),
-    Final(usage=USAGE_EVENT, finish_reason="stop", response_id="chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", model=MODEL),
+    Final(
+        usage=USAGE_EVENT,
+        finish_reason="stop",
+        response_id="chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
+        model=MODEL,
+    ),
 ]
 
 
-def tool_fragment(index: int, *, id: str | None = None, name: str | None = None, arguments: str = "") -> bytes:
+def tool_fragment(
+    index: int, *, id: str | None = None, name: str | None = None, arguments: str = ""
+) -> bytes:
     call: dict[str, Any] = {"index": index, "function": {"arguments": arguments}}
     if id is not None:
         call.update(id=id, type="function")
@@ -85,15 +109,15 @@ def tool_fragment(index: int, *, id: str | None = None, name: str | None = None,
     return chunk({"tool_calls": [call]})
 
 
-async def test_text_only(sse_server: Any) -> None:
+async def test_text_only(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
     server = await sse_server(Reply(TEXT_STREAM))
-    result = await collect_events(OpenAIChat(MODEL, api_key="sk-test", base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, api_key="sk-test", base_url=server.base_url).stream(HELLO))
     assert result.events == TEXT_EVENTS
     assert result.completed
     assert len(server.requests) == 1
 
 
-async def test_exact_request_body_and_headers(sse_server: Any) -> None:
+async def test_exact_request_body_and_headers(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
     @tool
     def add(a: int, b: int = 1) -> int:
         """Add two numbers.
@@ -124,7 +148,7 @@ async def test_exact_request_body_and_headers(sse_server: Any) -> None:
         tool_choice="auto",
         params={"top_p": 0.9, "temperature": 0.3},
     )
-    await collect_events(OpenAIChat(MODEL, api_key="sk-test-key", base_url=server.base_url).stream(request))
+    await collect_events(chat(MODEL, api_key="sk-test-key", base_url=server.base_url).stream(request))
     (received,) = server.requests
     assert received.path == "/v1/chat/completions"
     assert received.headers["Authorization"] == "Bearer sk-test-key"
@@ -139,7 +163,11 @@ async def test_exact_request_body_and_headers(sse_server: Any) -> None:
                 "role": "assistant",
                 "content": None,
                 "tool_calls": [
-                    {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a":2,"b":3}'}}
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "add", "arguments": '{"a":2,"b":3}'},
+                    }
                 ],
             },
             {"role": "tool", "tool_call_id": "call_1", "content": "5"},
@@ -166,23 +194,29 @@ async def test_exact_request_body_and_headers(sse_server: Any) -> None:
     assert received.json["tools"][0]["function"]["parameters"]["required"] == ["a"]
 
 
-async def test_no_key_sends_no_authorization_header(sse_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_key_sends_no_authorization_header(
+    sse_server: Any, monkeypatch: pytest.MonkeyPatch, chat: Callable[..., OpenAIChat]
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     server = await sse_server(Reply(TEXT_STREAM))
-    await collect_events(OpenAIChat("llama3.2", base_url=server.base_url).stream(HELLO))
+    await collect_events(chat("llama3.2", base_url=server.base_url).stream(HELLO))
     assert "Authorization" not in server.requests[0].headers
 
 
-async def test_key_and_base_url_from_environment(sse_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_key_and_base_url_from_environment(
+    sse_server: Any, monkeypatch: pytest.MonkeyPatch, chat: Callable[..., OpenAIChat]
+) -> None:
     server = await sse_server(Reply(TEXT_STREAM))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url + "/")
-    result = await collect_events(OpenAIChat(MODEL).stream(HELLO))
+    result = await collect_events(chat(MODEL).stream(HELLO))
     assert result.events == TEXT_EVENTS
     assert server.requests[0].headers["Authorization"] == "Bearer sk-from-env"
 
 
-async def test_two_parallel_tool_calls_on_indexes_0_and_1_interleaved(sse_server: Any) -> None:
+async def test_two_parallel_tool_calls_on_indexes_0_and_1_interleaved(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
     server = await sse_server(
         Reply(
             [
@@ -198,7 +232,7 @@ async def test_two_parallel_tool_calls_on_indexes_0_and_1_interleaved(sse_server
             ]
         )
     )
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     deltas = [e for e in result.events if isinstance(e, ToolCallDelta)]
     calls = [e for e in result.events if isinstance(e, ToolCall)]
     a, b = deltas[0].internal_call_id, deltas[1].internal_call_id
@@ -211,16 +245,31 @@ async def test_two_parallel_tool_calls_on_indexes_0_and_1_interleaved(sse_server
         ToolCallDelta(id="call_a", internal_call_id=a, arguments_delta='"Zürich"}'),
     ]
     assert calls == [
-        ToolCall(id="call_a", call_id="call_a", internal_call_id=a, name="get_weather", arguments={"city": "Zürich"}),
-        ToolCall(id="call_b", call_id="call_b", internal_call_id=b, name="get_time", arguments={"tz": "Europe/Paris"}),
+        ToolCall(
+            id="call_a",
+            call_id="call_a",
+            internal_call_id=a,
+            name="get_weather",
+            arguments={"city": "Zürich"},
+        ),
+        ToolCall(
+            id="call_b",
+            call_id="call_b",
+            internal_call_id=b,
+            name="get_time",
+            arguments={"tz": "Europe/Paris"},
+        ),
     ]
     assert result.events[-1] == Final(
-        usage=USAGE_EVENT, finish_reason="tool_calls", response_id="chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", model=MODEL
+        usage=USAGE_EVENT,
+        finish_reason="tool_calls",
+        response_id="chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
+        model=MODEL,
     )
     assert result.events.index(calls[-1]) == len(result.events) - 2
 
 
-async def test_two_calls_sharing_index_0(sse_server: Any) -> None:
+async def test_two_calls_sharing_index_0(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
     # LiteLLM and OneAPI put parallel calls all on index 0, told apart by id.
     server = await sse_server(
         Reply(
@@ -233,28 +282,33 @@ async def test_two_calls_sharing_index_0(sse_server: Any) -> None:
             ]
         )
     )
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     calls = [(e.id, e.name, e.arguments) for e in result.events if isinstance(e, ToolCall)]
     assert calls == [("call_1", "add", {"a": 1, "b": 2}), ("call_2", "add", {"a": 3, "b": 4})]
 
 
-async def test_usage_only_last_chunk(sse_server: Any) -> None:
+async def test_usage_only_last_chunk(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
     server = await sse_server(Reply(TEXT_STREAM))
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert [e for e in result.events if isinstance(e, Final)] == [TEXT_EVENTS[-1]]
 
 
-async def test_no_usage_at_all_gives_zeros(sse_server: Any) -> None:
+async def test_no_usage_at_all_gives_zeros(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
     # Compatible servers that ignore stream_options send no usage chunk.
     server = await sse_server(Reply([chunk({"content": "Hi"}), chunk({}, "stop"), DONE]))
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.events == [
         TextDelta(text="Hi"),
-        Final(usage=Usage(), finish_reason="stop", response_id="chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", model=MODEL),
+        Final(
+            usage=Usage(),
+            finish_reason="stop",
+            response_id="chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
+            model=MODEL,
+        ),
     ]
 
 
-async def test_reasoning_content(sse_server: Any) -> None:
+async def test_reasoning_content(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
     # DeepSeek, vLLM and GLM stream thinking as delta.reasoning_content.
     server = await sse_server(
         Reply(
@@ -267,7 +321,7 @@ async def test_reasoning_content(sse_server: Any) -> None:
             ]
         )
     )
-    result = await collect_events(OpenAIChat("deepseek-reasoner", base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat("deepseek-reasoner", base_url=server.base_url).stream(HELLO))
     assert result.events[:3] == [
         ReasoningDelta(text="Let me"),
         ReasoningDelta(text=" think."),
@@ -275,27 +329,31 @@ async def test_reasoning_content(sse_server: Any) -> None:
     ]
 
 
-async def test_keep_alive_comments(sse_server: Any) -> None:
+async def test_keep_alive_comments(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
     server = await sse_server(Reply([b": ping\n\n", TEXT_STREAM[1], b": keep-alive\n\n", *TEXT_STREAM[2:]]))
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.events == TEXT_EVENTS
 
 
 @pytest.mark.parametrize("line_end", [b"\r\n", b"\r"], ids=["crlf", "cr"])
-async def test_crlf_and_cr_line_ends(sse_server: Any, line_end: bytes) -> None:
+async def test_crlf_and_cr_line_ends(
+    sse_server: Any, line_end: bytes, chat: Callable[..., OpenAIChat]
+) -> None:
     server = await sse_server(Reply([piece.replace(b"\n", line_end) for piece in TEXT_STREAM]))
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.events == TEXT_EVENTS
 
 
-async def test_bytes_arriving_one_at_a_time_with_multibyte_characters(sse_server: Any) -> None:
+async def test_bytes_arriving_one_at_a_time_with_multibyte_characters(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
     whole = b"".join(TEXT_STREAM)
     server = await sse_server(Reply([whole[i : i + 1] for i in range(len(whole))]))
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.events == TEXT_EVENTS
 
 
-async def test_401_with_json_error_body(sse_server: Any) -> None:
+async def test_401_with_json_error_body(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
     body = (
         b'{"error": {"message": "Incorrect API key provided: sk-bad. You can find your API key at '
         b'https://platform.openai.com/account/api-keys.", "type": "invalid_request_error", '
@@ -304,7 +362,7 @@ async def test_401_with_json_error_body(sse_server: Any) -> None:
     server = await sse_server(
         Reply(status=401, body=body, headers={"content-type": "application/json", "x-request-id": "req_123"})
     )
-    result = await collect_events(OpenAIChat(MODEL, api_key="sk-bad", base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, api_key="sk-bad", base_url=server.base_url).stream(HELLO))
     assert result.events == []
     error = result.error
     assert isinstance(error, ProviderError)
@@ -317,9 +375,9 @@ async def test_401_with_json_error_body(sse_server: Any) -> None:
     assert len(server.requests) == 1
 
 
-async def test_error_body_that_is_not_json_is_kept(sse_server: Any) -> None:
+async def test_error_body_that_is_not_json_is_kept(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
     server = await sse_server(Reply(status=502, body=b"<html>Bad Gateway</html>", headers={}))
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert isinstance(result.error, ProviderError)
     assert (result.error.status, result.error.message, result.error.body) == (
         502,
@@ -328,19 +386,21 @@ async def test_error_body_that_is_not_json_is_kept(sse_server: Any) -> None:
     )
 
 
-async def test_malformed_chunk(sse_server: Any) -> None:
-    server = await sse_server(Reply([TEXT_STREAM[1], b'data: {"id": "x", "choices": [{"delta": \n\n', *TEXT_STREAM[2:]]))
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+async def test_malformed_chunk(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
+    server = await sse_server(
+        Reply([TEXT_STREAM[1], b'data: {"id": "x", "choices": [{"delta": \n\n', *TEXT_STREAM[2:]])
+    )
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.events == [TextDelta(text="Hello")]
     assert isinstance(result.error, ChunkDecodeError)
     assert result.error.data == '{"id": "x", "choices": [{"delta": '
 
 
-async def test_error_object_mid_stream(sse_server: Any) -> None:
+async def test_error_object_mid_stream(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
     # OpenRouter and gateways report upstream failures inside a 200 stream.
     error = b'data: {"error": {"message": "Upstream overloaded", "type": "server_error", "code": 502}}\n\n'
     server = await sse_server(Reply([TEXT_STREAM[1], error, *TEXT_STREAM[2:]]))
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.events == [TextDelta(text="Hello")]
     assert isinstance(result.error, ProviderError)
     assert (result.error.status, result.error.message, result.error.type, result.error.code) == (
@@ -360,32 +420,42 @@ async def test_error_object_mid_stream(sse_server: Any) -> None:
     ],
     ids=["before-any-event", "after-content", "cut-inside-a-chunk"],
 )
-async def test_truncated_stream(sse_server: Any, pieces: list[bytes], delivered: list[Any]) -> None:
+async def test_truncated_stream(
+    sse_server: Any, pieces: list[bytes], delivered: list[Any], chat: Callable[..., OpenAIChat]
+) -> None:
     server = await sse_server(Reply(pieces))
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.events == delivered
     assert isinstance(result.error, StreamTruncatedError)
     assert "[DONE]" in str(result.error)
 
 
-async def test_finish_reason_without_done_is_a_whole_turn(sse_server: Any) -> None:
+async def test_finish_reason_without_done_is_a_whole_turn(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
     server = await sse_server(Reply(TEXT_STREAM[:-1]))
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.events == TEXT_EVENTS
     assert result.completed
 
 
-async def test_done_completes_even_when_the_server_keeps_the_connection_open(sse_server: Any) -> None:
+async def test_done_completes_even_when_the_server_keeps_the_connection_open(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
     server = await sse_server(Reply(TEXT_STREAM, hold_open=30))
     started = time.monotonic()
-    result = await collect_events(OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.completed and result.events == TEXT_EVENTS
     await asyncio.wait_for(server.disconnected.wait(), 1.0)
     assert time.monotonic() - started < 5
 
 
-async def test_dispose_mid_stream_closes_the_connection(sse_server: Any) -> None:
-    server = await sse_server(Reply([chunk({"content": "tick"})], endless=chunk({"content": "tick"}), delay=0.01))
+async def test_dispose_mid_stream_closes_the_connection(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    server = await sse_server(
+        Reply([chunk({"content": "tick"})], endless=chunk({"content": "tick"}), delay=0.01)
+    )
     events: list[Any] = []
     got_three = asyncio.Event()
 
@@ -394,7 +464,7 @@ async def test_dispose_mid_stream_closes_the_connection(sse_server: Any) -> None
         if len(events) == 3:
             got_three.set()
 
-    subscription = OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO).subscribe(on_next)
+    subscription = chat(MODEL, base_url=server.base_url).stream(HELLO).subscribe(on_next)
     await asyncio.wait_for(got_three.wait(), 5)
     subscription.dispose()
     seen = len(events)
@@ -404,7 +474,7 @@ async def test_dispose_mid_stream_closes_the_connection(sse_server: Any) -> None
     assert len(server.requests) == 1
 
 
-async def test_pause_and_resume(sse_server: Any) -> None:
+async def test_pause_and_resume(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
     pieces = [chunk({"content": f"t{i} "}) for i in range(200)]
     server = await sse_server(Reply([*pieces, chunk({}, "stop"), DONE], endless=None, delay=0.001))
     control = PauseControl()
@@ -416,7 +486,7 @@ async def test_pause_and_resume(sse_server: Any) -> None:
         events.append(event)
         got_first.set()
 
-    provider = OpenAIChat(MODEL, base_url=server.base_url)
+    provider = chat(MODEL, base_url=server.base_url)
     provider.stream(HELLO, pause=control).subscribe(on_next, lambda e: done.set(), done.set)
     await asyncio.wait_for(got_first.wait(), 5)
     control.pause()
@@ -433,13 +503,15 @@ async def test_pause_and_resume(sse_server: Any) -> None:
     assert isinstance(events[-1], Final)
 
 
-async def test_paused_stream_stops_reading_the_socket(sse_server: Any) -> None:
+async def test_paused_stream_stops_reading_the_socket(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
     # A server that writes as fast as it can is held back by TCP flow control.
     filler = chunk({"content": "x" * 1000})
     server = await sse_server(Reply([filler], endless=filler))
     control = PauseControl(paused=True)
     events: list[Any] = []
-    subscription = OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO, pause=control).subscribe(events.append)
+    subscription = chat(MODEL, base_url=server.base_url).stream(HELLO, pause=control).subscribe(events.append)
     await asyncio.sleep(1.0)
     written = server.bytes_written
     await asyncio.sleep(0.5)
@@ -450,9 +522,11 @@ async def test_paused_stream_stops_reading_the_socket(sse_server: Any) -> None:
     await asyncio.wait_for(server.disconnected.wait(), 1.0)
 
 
-async def test_each_subscription_sends_its_own_request(sse_server: Any) -> None:
+async def test_each_subscription_sends_its_own_request(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
     server = await sse_server(Reply(TEXT_STREAM))
-    stream = OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO)
+    stream = chat(MODEL, base_url=server.base_url).stream(HELLO)
     first, second = await asyncio.gather(collect_events(stream), collect_events(stream))
     assert first.events == second.events == TEXT_EVENTS
     assert len(server.requests) == 2
@@ -466,7 +540,9 @@ def test_subscribing_without_an_event_loop_says_what_to_do() -> None:
     assert "running asyncio event loop" in str(error) and "AsyncIOScheduler" in str(error)
 
 
-async def test_asyncio_scheduler_from_another_thread(sse_server: Any) -> None:
+async def test_asyncio_scheduler_from_another_thread(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
     # A GUI thread subscribes with the loop's scheduler; events arrive on the loop.
     server = await sse_server(Reply(TEXT_STREAM))
     loop = asyncio.get_running_loop()
@@ -479,8 +555,10 @@ async def test_asyncio_scheduler_from_another_thread(sse_server: Any) -> None:
         events.append(event)
 
     def subscribe_from_thread() -> None:
-        OpenAIChat(MODEL, base_url=server.base_url).stream(HELLO).subscribe(
-            on_next, lambda e: loop.call_soon_threadsafe(done.set), lambda: loop.call_soon_threadsafe(done.set),
+        chat(MODEL, base_url=server.base_url).stream(HELLO).subscribe(
+            on_next,
+            lambda e: loop.call_soon_threadsafe(done.set),
+            lambda: loop.call_soon_threadsafe(done.set),
             scheduler=AsyncIOScheduler(loop),
         )
 

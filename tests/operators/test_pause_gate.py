@@ -1,0 +1,295 @@
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from reactivex import Observable, Subject, abc
+from reactivex import operators as ops
+from reactivex.disposable import Disposable
+from reactivex.notification import OnError
+from reactivex.testing import ReactiveTest, TestScheduler
+from reactivex.testing.marbles import marbles_testing
+from reactivex.testing.recorded import Recorded
+
+from rxllm.control import Listener, PauseControl
+from rxllm.errors import StreamTimeoutError
+from rxllm.events import AssistantEvent, Final, TextDelta
+from rxllm.operators import pause_gate
+
+on_next, on_error, on_completed = ReactiveTest.on_next, ReactiveTest.on_error, ReactiveTest.on_completed
+subscribe = ReactiveTest.subscribe
+
+a, b, c, d = (TextDelta(text=t) for t in "abcd")
+f = Final(finish_reason="stop")
+values: dict[str | float, object] = {"a": a, "b": b, "c": c, "d": d, "f": f}
+
+
+class CountingControl(PauseControl):
+    """A ``PauseControl`` that counts the listeners currently registered."""
+
+    def __init__(self, *, paused: bool = False) -> None:
+        super().__init__(paused=paused)
+        self.listening = 0
+
+    def add_listener(self, listener: Listener) -> abc.DisposableBase:
+        self.listening += 1
+        inner = super().add_listener(listener)
+
+        def remove() -> None:
+            self.listening -= 1
+            inner.dispose()
+
+        return Disposable(remove)
+
+
+def at(scheduler: TestScheduler, time: float, action: Callable[[], None]) -> None:
+    """Call ``action`` at a virtual time (kept apart from the source's ticks to avoid ties)."""
+
+    def run(_scheduler: abc.SchedulerBase, _state: Any) -> None:
+        action()
+
+    scheduler.schedule_absolute(time, run)
+
+
+def cold(marbles: str, error: Exception | None = None) -> Observable[AssistantEvent]:
+    with marbles_testing() as (_start, cold_, _hot, _exp):
+        return cold_(marbles, values, error)
+
+
+def exp(marbles: str, error: Exception | None = None) -> list[Recorded[Any]]:
+    with marbles_testing() as (_start, _cold, _hot, exp_):
+        return exp_(marbles, values, error)
+
+
+def test_events_pass_straight_through_when_not_paused() -> None:
+    with marbles_testing() as (start, cold_, _hot, exp_):
+        source = cold_("-a-b-(f,|)", values, None)
+        assert start(source.pipe(pause_gate(PauseControl()))) == exp_("-a-b-(f,|)", values, None)
+
+
+def test_events_are_held_while_paused_and_released_in_order_on_resume() -> None:
+    scheduler, control = TestScheduler(), PauseControl()
+    at(scheduler, 202, control.pause)
+    at(scheduler, 206, control.resume)
+    results = scheduler.start(lambda: cold("-a-b-c-d-|").pipe(pause_gate(control)))
+    assert results.messages == [
+        on_next(201, a),
+        on_next(206, b),
+        on_next(206, c),
+        on_next(207, d),
+        on_completed(209),
+    ]
+
+
+def test_completion_is_held_while_paused() -> None:
+    scheduler, control = TestScheduler(), PauseControl()
+    at(scheduler, 202, control.pause)
+    at(scheduler, 210, control.resume)
+    results = scheduler.start(lambda: cold("-a-b-|").pipe(pause_gate(control)))
+    assert results.messages == exp("-a--------(b,|)")
+
+
+def test_completion_alone_is_held_while_paused() -> None:
+    scheduler, control = TestScheduler(), PauseControl()
+    at(scheduler, 202, control.pause)
+    at(scheduler, 210, control.resume)
+    results = scheduler.start(lambda: cold("-a-|").pipe(pause_gate(control)))
+    assert results.messages == exp("-a--------|")
+
+
+def test_error_is_held_while_paused_behind_the_events() -> None:
+    error = StreamTimeoutError("idle", 30)
+    scheduler, control = TestScheduler(), PauseControl()
+    at(scheduler, 202, control.pause)
+    at(scheduler, 210, control.resume)
+    results = scheduler.start(lambda: cold("-a-b-#", error).pipe(pause_gate(control)))
+    assert results.messages == exp("-a--------(b,#)", error)
+    last = results.messages[-1].value
+    assert isinstance(last, OnError)
+    assert last.exception is error
+
+
+def test_paused_before_subscribe() -> None:
+    scheduler, control = TestScheduler(), PauseControl(paused=True)
+    at(scheduler, 204, control.resume)
+    results = scheduler.start(lambda: cold("-a-b-c-|").pipe(pause_gate(control)))
+    assert results.messages == [on_next(204, a), on_next(204, b), on_next(205, c), on_completed(207)]
+
+
+def test_never_resumed_delivers_nothing() -> None:
+    scheduler, control = TestScheduler(), PauseControl(paused=True)
+    results = scheduler.start(lambda: cold("-a-b-|").pipe(pause_gate(control)))
+    assert results.messages == []
+
+
+def test_pause_again_after_resume() -> None:
+    scheduler, control = TestScheduler(), PauseControl()
+    at(scheduler, 202, control.pause)
+    at(scheduler, 204, control.resume)
+    at(scheduler, 206, control.pause)
+    at(scheduler, 212, control.resume)
+    results = scheduler.start(lambda: cold("-a-b-c-d-|").pipe(pause_gate(control)))
+    assert results.messages == [
+        on_next(201, a),
+        on_next(204, b),
+        on_next(205, c),
+        on_next(212, d),
+        on_completed(212),
+    ]
+
+
+def test_dispose_unsubscribes_the_source_and_removes_the_listener() -> None:
+    scheduler, control = TestScheduler(), CountingControl()
+    xs = scheduler.create_hot_observable(on_next(210, a), on_next(230, b), on_next(260, c), on_completed(400))
+    at(scheduler, 220, control.pause)
+    at(scheduler, 500, control.resume)
+    results = scheduler.start(lambda: xs.pipe(pause_gate(control)), disposed=300)
+    assert results.messages == [on_next(210, a)]
+    assert xs.subscriptions == [subscribe(200, 300)]
+    assert control.listening == 0
+
+
+def test_dispose_while_paused_then_resume_delivers_nothing() -> None:
+    scheduler, control = TestScheduler(), CountingControl()
+    at(scheduler, 202, control.pause)
+    at(scheduler, 301, control.resume)
+    source = cold("-a-b-c-|")
+    results = scheduler.start(lambda: source.pipe(pause_gate(control)), disposed=206)
+    assert results.messages == [on_next(201, a)]
+    assert control.listening == 0
+    assert not control.is_paused
+
+
+def test_the_listener_is_removed_at_completion() -> None:
+    scheduler, control = TestScheduler(), CountingControl()
+    listening: list[int] = []
+    at(scheduler, 202, lambda: listening.append(control.listening))
+    results = scheduler.start(lambda: cold("-a---|").pipe(pause_gate(control)))
+    assert results.messages == exp("-a---|")
+    assert (listening, control.listening) == ([1], 0)
+
+
+def test_pause_from_inside_on_next_stops_delivery_right_there() -> None:
+    scheduler, control = TestScheduler(), PauseControl()
+    at(scheduler, 205, control.resume)
+
+    def pause_on_a(event: AssistantEvent) -> None:
+        if event is a:
+            control.pause()
+
+    source = cold("-(a,b,c)-|")
+    results = scheduler.start(lambda: source.pipe(pause_gate(control), ops.do_action(pause_on_a)))
+    assert results.messages == [on_next(201, a), on_next(205, b), on_next(205, c), on_completed(209)]
+
+
+def test_pause_from_inside_on_next_while_releasing_held_events() -> None:
+    scheduler, control = TestScheduler(), PauseControl(paused=True)
+    at(scheduler, 206, control.resume)
+    at(scheduler, 210, control.resume)
+
+    def pause_on_b(event: AssistantEvent) -> None:
+        if event is b:
+            control.pause()
+
+    source = cold("-a-b-c-|")
+    results = scheduler.start(lambda: source.pipe(pause_gate(control), ops.do_action(pause_on_b)))
+    assert results.messages == [on_next(206, a), on_next(206, b), on_next(210, c), on_completed(210)]
+
+
+def test_pause_and_resume_inside_on_next_neither_duplicate_nor_reorder() -> None:
+    scheduler, control = TestScheduler(), PauseControl(paused=True)
+    at(scheduler, 206, control.resume)
+
+    def toggle_on_a(event: AssistantEvent) -> None:
+        if event is a:
+            control.pause()
+            control.resume()
+
+    source = cold("-a-b-c-|")
+    results = scheduler.start(lambda: source.pipe(pause_gate(control), ops.do_action(toggle_on_a)))
+    assert results.messages == [on_next(206, a), on_next(206, b), on_next(206, c), on_completed(207)]
+
+
+def test_an_event_emitted_from_inside_on_next_waits_its_turn() -> None:
+    subject: Subject[AssistantEvent] = Subject()
+    seen: list[AssistantEvent] = []
+
+    def on_event(event: AssistantEvent) -> None:
+        # The gate's observer makes the source emit again before its own on_next returns.
+        if event is a:
+            subject.on_next(b)
+        seen.append(event)
+
+    subject.pipe(pause_gate(PauseControl())).subscribe(on_event)
+    subject.on_next(a)
+    subject.on_next(c)
+    assert seen == [a, b, c]
+
+
+def test_resubscribing_starts_clean() -> None:
+    scheduler, control = TestScheduler(), PauseControl()
+    gated = cold("-a-b-c-|").pipe(pause_gate(control))
+    first, second = scheduler.create_observer(), scheduler.create_observer()
+    subscriptions: list[abc.DisposableBase] = []
+    at(scheduler, 200, lambda: subscriptions.append(gated.subscribe(first, scheduler=scheduler)))
+    at(scheduler, 202, control.pause)
+    # The first subscription ends holding b.
+    at(scheduler, 204, lambda: subscriptions[0].dispose())
+    at(scheduler, 206, control.resume)
+    at(scheduler, 206, lambda: subscriptions.append(gated.subscribe(second, scheduler=scheduler)))
+    scheduler.start()
+    assert first.messages == [on_next(201, a)]
+    assert second.messages == [on_next(207, a), on_next(209, b), on_next(211, c), on_completed(213)]
+
+
+def test_another_thread_resumes() -> None:
+    control = PauseControl(paused=True)
+    subject: Subject[AssistantEvent] = Subject()
+    seen: list[tuple[AssistantEvent | str, int]] = []
+    done = threading.Event()
+
+    def on_completed_() -> None:
+        seen.append(("done", threading.get_ident()))
+        done.set()
+
+    subject.pipe(pause_gate(control)).subscribe(
+        lambda e: seen.append((e, threading.get_ident())), on_completed=on_completed_
+    )
+    subject.on_next(a)
+    subject.on_next(b)
+    subject.on_completed()
+    assert seen == []
+    resumer = threading.Thread(target=control.resume)
+    resumer.start()
+    assert done.wait(5)
+    resumer.join(5)
+    assert [event for event, _ in seen] == [a, b, "done"]
+    # Delivered on the thread that resumed, not on this one.
+    assert {thread for _, thread in seen} == {resumer.ident}
+
+
+def test_toggling_from_another_thread_neither_loses_duplicates_nor_reorders() -> None:
+    control = PauseControl()
+    subject: Subject[AssistantEvent] = Subject()
+    events = [TextDelta(text=str(n)) for n in range(3000)]
+    seen: list[AssistantEvent] = []
+    done = threading.Event()
+    subject.pipe(pause_gate(control)).subscribe(seen.append, on_completed=done.set)
+    stop = threading.Event()
+
+    def toggle() -> None:
+        while not stop.is_set():
+            control.pause()
+            control.resume()
+
+    toggler = threading.Thread(target=toggle)
+    toggler.start()
+    try:
+        for event in events:
+            subject.on_next(event)
+        subject.on_completed()
+    finally:
+        stop.set()
+        toggler.join(5)
+    control.resume()
+    assert done.wait(5)
+    assert seen == events

@@ -1,0 +1,576 @@
+"""The pure SSE pieces of rxllm.sse: ``LineSplitter`` and ``SseDecoder``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rxllm.errors import EventTooLargeError, SseError
+from rxllm.sse import LineSplitter, SseDecoder, SseEvent
+
+BOM = b"\xef\xbb\xbf"
+
+
+def decode(*pieces: bytes, max_event_size: int | None = None) -> list[SseEvent]:
+    """Feed ``pieces`` one by one, then finish; all the events in order."""
+    decoder = SseDecoder() if max_event_size is None else SseDecoder(max_event_size=max_event_size)
+    events: list[SseEvent] = []
+    for piece in pieces:
+        events.extend(decoder.feed(piece))
+    events.extend(decoder.finish())
+    return events
+
+
+def bytewise(blob: bytes) -> list[bytes]:
+    return [blob[i : i + 1] for i in range(len(blob))]
+
+
+# --- line ends -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r", b"\r\n"], ids=["LF", "CR", "CRLF"])
+def test_each_line_end_style_ends_lines_and_dispatches(eol: bytes) -> None:
+    blob = eol.join([b"event: a", b"data: 1", b"data: 2", b"", b"data: 3", b"", b""])
+    assert decode(blob) == [SseEvent(event="a", data="1\n2"), SseEvent(data="3")]
+
+
+def test_mixed_line_ends_in_one_stream() -> None:
+    assert decode(b"data: 1\r\ndata: 2\rdata: 3\n\r\ndata: 4\r\r") == [
+        SseEvent(data="1\n2\n3"),
+        SseEvent(data="4"),
+    ]
+
+
+def test_crlf_split_between_chunks_is_one_line_end() -> None:
+    # Were the LF a second line end, "a" would be dispatched alone as a blank line.
+    decoder = SseDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    assert decoder.feed(b"\ndata: b\r") == []
+    assert decoder.feed(b"\n") == []
+    assert decoder.feed(b"\r") == [SseEvent(data="a\nb")]
+    assert decoder.feed(b"\n") == []  # the LF of that CRLF blank line: not a second blank line
+    assert decoder.feed(b"") == []
+    assert decoder.feed(b"data: c\r") == []
+    assert decoder.feed(b"\n\r\n") == [SseEvent(data="c")]
+
+
+def test_cr_at_chunk_end_waits_past_an_empty_chunk() -> None:
+    assert decode(b"data: a\r", b"", b"\n", b"data: b\r\n\r\n") == [SseEvent(data="a\nb")]
+
+
+def test_cr_then_cr_across_chunks_is_two_line_ends() -> None:
+    assert decode(b"data: a\r", b"\rdata: b\r", b"\r") == [SseEvent(data="a"), SseEvent(data="b")]
+
+
+def test_lf_then_cr_is_two_line_ends() -> None:
+    assert decode(b"data: a\n", b"\rdata: b\n\n") == [SseEvent(data="a"), SseEvent(data="b")]
+
+
+def test_other_unicode_line_breaks_are_data() -> None:
+    text = "a\x0bb\x0cc\x1cd\x1de\x1ef\x85g\u2028h\u2029i"
+    assert decode(b"data: " + text.encode() + b"\n\n") == [SseEvent(data=text)]
+
+
+# --- fields ----------------------------------------------------------------------------------------------
+
+
+def test_data_without_space_after_colon() -> None:
+    assert decode(b"data:x\n\n") == [SseEvent(data="x")]
+
+
+def test_data_with_one_space_strips_it() -> None:
+    assert decode(b"data: x\n\n") == [SseEvent(data="x")]
+
+
+def test_data_with_two_spaces_keeps_one() -> None:
+    assert decode(b"data:  x\n\n") == [SseEvent(data=" x")]
+
+
+def test_data_keeps_trailing_spaces_and_later_colons() -> None:
+    assert decode(b'data: {"a": "b:c"}  \n\n') == [SseEvent(data='{"a": "b:c"}  ')]
+
+
+def test_multi_line_data_joined_with_lf() -> None:
+    assert decode(b"data: one\ndata:\ndata:  three\n\n") == [SseEvent(data="one\n\n three")]
+
+
+def test_empty_data_line_dispatches_an_empty_event() -> None:
+    assert decode(b"data:\n\ndata\n\n") == [SseEvent(data=""), SseEvent(data="")]
+
+
+def test_event_field_sets_the_type_for_one_event() -> None:
+    assert decode(b"event: delta\ndata: 1\n\ndata: 2\n\n") == [
+        SseEvent(event="delta", data="1"),
+        SseEvent(event="message", data="2"),
+    ]
+
+
+def test_empty_event_field_means_message() -> None:
+    assert decode(b"event: x\nevent:\ndata: 1\n\n") == [SseEvent(event="message", data="1")]
+
+
+def test_last_event_field_wins() -> None:
+    assert decode(b"event: a\ndata: 1\nevent: b\n\n") == [SseEvent(event="b", data="1")]
+
+
+def test_id_persists_across_events_until_changed() -> None:
+    blob = b"data: 1\n\nid: 7\ndata: 2\n\ndata: 3\n\nid: 8\ndata: 4\n\nid\ndata: 5\n\n"
+    assert decode(blob) == [
+        SseEvent(data="1"),
+        SseEvent(data="2", id="7"),
+        SseEvent(data="3", id="7"),
+        SseEvent(data="4", id="8"),
+        SseEvent(data="5", id=""),
+    ]
+
+
+def test_id_with_nul_is_ignored() -> None:
+    assert decode(b"id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n") == [
+        SseEvent(data="a", id="1"),
+        SseEvent(data="b", id="1"),
+    ]
+
+
+def test_id_in_a_block_without_data_still_sets_the_last_id() -> None:
+    assert decode(b"id: 5\n\ndata: a\n\n") == [SseEvent(data="a", id="5")]
+
+
+def test_retry_with_digits_sets_retry_of_its_event_only() -> None:
+    assert decode(b"retry: 3000\ndata: a\n\ndata: b\n\nretry:0\ndata: c\n\n") == [
+        SseEvent(data="a", retry=3000),
+        SseEvent(data="b"),
+        SseEvent(data="c", retry=0),
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"", b"-1", b"+1", b"1.5", b"12a", b" 5", b"5 ", b"1e3", "\uff15".encode(), "\u0665".encode()],
+    ids=[
+        "empty",
+        "negative",
+        "plus",
+        "decimal",
+        "suffix",
+        "two-spaces",
+        "trailing-space",
+        "exponent",
+        "fullwidth-digit",
+        "arabic-indic-digit",
+    ],
+)
+def test_retry_that_is_not_ascii_digits_is_ignored(value: bytes) -> None:
+    assert decode(b"retry: 10\nretry: " + value + b"\ndata: a\n\n") == [SseEvent(data="a", retry=10)]
+
+
+def test_comments_and_pings_between_and_inside_events_are_ignored() -> None:
+    blob = b": ping\n\n:\ndata: a\n: inside\ndata: b\n\n: ping\n\n:data: not data\n\ndata: c\n\n"
+    assert decode(blob) == [SseEvent(data="a\nb"), SseEvent(data="c")]
+
+
+def test_event_block_without_data_is_not_dispatched() -> None:
+    assert decode(b"event: ping\n\nevent: x\nretry: 5\nid: 1\n\ndata: a\n\n") == [SseEvent(data="a", id="1")]
+
+
+def test_unknown_field_is_ignored() -> None:
+    assert decode(b"foo: bar\ndata: a\nDATA: b\nData: c\nfoo\n\n") == [SseEvent(data="a")]
+
+
+def test_field_line_without_colon_has_an_empty_value() -> None:
+    assert decode(b"data: a\ndata\nevent: e\nevent\n\n") == [SseEvent(data="a\n", event="message")]
+
+
+def test_field_name_is_not_trimmed() -> None:
+    assert decode(b" data: a\ndata : b\ndata: c\n\n") == [SseEvent(data="c")]
+
+
+def test_several_events_in_one_chunk() -> None:
+    decoder = SseDecoder()
+    assert decoder.feed(b'data: {"a":1}\n\ndata: {"a":2}\n\nevent: end\ndata: [DONE]\n\n') == [
+        SseEvent(data='{"a":1}'),
+        SseEvent(data='{"a":2}'),
+        SseEvent(event="end", data="[DONE]"),
+    ]
+
+
+def test_line_split_across_many_chunks_is_joined() -> None:
+    decoder = SseDecoder()
+    assert [decoder.feed(piece) for piece in (b"da", b'ta: {"a', b'": ', b"1}", b"\n", b"\n")] == [
+        [],
+        [],
+        [],
+        [],
+        [],
+        [SseEvent(data='{"a": 1}')],
+    ]
+
+
+# --- byte order mark -------------------------------------------------------------------------------------
+
+
+def test_leading_bom_is_stripped_and_first_event_kept() -> None:
+    assert decode(BOM + b"data: first\n\ndata: second\n\n") == [
+        SseEvent(data="first"),
+        SseEvent(data="second"),
+    ]
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 4])
+def test_leading_bom_split_across_chunks_keeps_first_event(cut: int) -> None:
+    blob = BOM + b"data: first\n\n"
+    assert decode(blob[:cut], blob[cut:]) == [SseEvent(data="first")]
+
+
+def test_leading_bom_fed_byte_by_byte_keeps_first_event() -> None:
+    assert decode(*bytewise(BOM + b"data: first\n\n")) == [SseEvent(data="first")]
+
+
+def test_leading_bom_after_empty_chunks() -> None:
+    assert decode(b"", BOM[:1], b"", BOM[1:], b"data: x\n\n") == [SseEvent(data="x")]
+
+
+def test_only_one_leading_bom_is_stripped() -> None:
+    # The second one becomes part of the field name "\ufeffdata", an unknown field.
+    assert decode(BOM + BOM + b"data: x\n\ndata: y\n\n") == [SseEvent(data="y")]
+
+
+def test_bom_later_in_the_stream_is_data() -> None:
+    assert decode(b"data: a\n\n", b"data: " + BOM + b"b\n\n") == [
+        SseEvent(data="a"),
+        SseEvent(data="\ufeffb"),
+    ]
+
+
+def test_short_first_chunk_that_is_not_a_bom_is_kept() -> None:
+    assert decode(b"d", b"ata: x\n\n") == [SseEvent(data="x")]
+    assert decode(b"\n", b"data: x\n\n") == [SseEvent(data="x")]
+
+
+def test_bom_prefix_followed_by_other_bytes_is_invalid_utf8() -> None:
+    decoder = SseDecoder()
+    assert decoder.feed(b"\xef\xbb") == []
+    with pytest.raises(SseError, match="not valid UTF-8"):
+        decoder.feed(b"data: x\n")
+
+
+# --- UTF-8 -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["中文字符", "é", "😀👍🏽", "Ελληνικά"], ids=["cjk", "latin", "emoji", "greek"]
+)
+def test_multibyte_utf8_split_at_every_byte_position(text: str) -> None:
+    blob = b"data: " + text.encode() + b"\n\n"
+    for cut in range(len(blob) + 1):
+        assert decode(blob[:cut], blob[cut:]) == [SseEvent(data=text)], cut
+    assert decode(*bytewise(blob)) == [SseEvent(data=text)]
+
+
+def test_invalid_utf8_in_data_is_an_sse_error() -> None:
+    decoder = SseDecoder()
+    with pytest.raises(SseError) as caught:
+        decoder.feed(b"data: ok\xff\n\n")
+    assert type(caught.value) is SseError
+    assert str(caught.value) == (
+        "the event stream is not valid UTF-8: invalid start byte at byte 8 of a line (9 bytes); "
+        "around it: b'data: ok\\xff'"
+    )
+    assert isinstance(caught.value.__cause__, UnicodeDecodeError)
+
+
+def test_invalid_utf8_waits_for_the_line_to_complete() -> None:
+    decoder = SseDecoder()
+    assert decoder.feed(b"data: \xe4\xb8") == []
+    with pytest.raises(SseError, match=r"invalid continuation byte at byte 6 of a line \(10 bytes\)"):
+        decoder.feed(b"xx\n")
+
+
+def test_invalid_utf8_in_a_comment_is_an_sse_error() -> None:
+    with pytest.raises(SseError, match="not valid UTF-8"):
+        SseDecoder().feed(b": \xc3\x28\n")
+
+
+def test_invalid_utf8_message_shows_only_bytes_around_the_error() -> None:
+    line = b"data: " + b"a" * 100 + b"\xff" + b"b" * 100
+    shown = b"a" * 20 + b"\xff" + b"b" * 19
+    with pytest.raises(SseError) as caught:
+        SseDecoder().feed(line + b"\n")
+    assert str(caught.value) == (
+        "the event stream is not valid UTF-8: invalid start byte at byte 106 of a line (207 bytes); "
+        f"around it: {shown!r}"
+    )
+
+
+def test_truncated_character_in_a_cut_last_line_is_discarded_not_an_error() -> None:
+    assert decode(b"data: a\n\ndata: \xe4\xb8") == [SseEvent(data="a")]
+
+
+def test_decoder_keeps_failing_after_an_error() -> None:
+    decoder = SseDecoder()
+    with pytest.raises(SseError) as first:
+        decoder.feed(b"data: \xff\n")
+    with pytest.raises(SseError) as again:
+        decoder.feed(b"data: fine\n\n")
+    assert again.value is first.value
+    with pytest.raises(SseError) as at_finish:
+        decoder.finish()
+    assert at_finish.value is first.value
+
+
+# --- the bound on one event ------------------------------------------------------------------------------
+
+
+def test_event_of_exactly_the_limit_is_accepted() -> None:
+    # The size is the data lines as sent: 10 + 10 bytes.
+    assert decode(b"data: 1234\ndata: abcd\n\n", max_event_size=20) == [SseEvent(data="1234\nabcd")]
+
+
+def test_many_data_lines_past_the_limit_raise_event_too_large() -> None:
+    decoder = SseDecoder(max_event_size=20)
+    assert decoder.feed(b"data: 1234\n") == []
+    assert decoder.feed(b"data: abcd\n") == []
+    with pytest.raises(EventTooLargeError) as caught:
+        decoder.feed(b"data: x\n")
+    assert caught.value.limit == 20
+    assert str(caught.value) == "a server-sent event exceeded 20 bytes (raise max_event_size to allow it)"
+
+
+def test_many_data_lines_in_one_chunk_up_to_the_limit_are_accepted() -> None:
+    assert decode(b"data: 1234\n" * 10 + b"\n", max_event_size=100) == [
+        SseEvent(data="\n".join(["1234"] * 10))
+    ]
+
+
+def test_many_data_lines_in_one_chunk_past_the_limit_raise() -> None:
+    with pytest.raises(EventTooLargeError):
+        SseDecoder(max_event_size=99).feed(b"data: 1234\n" * 10 + b"\n")  # 10 lines of 10 bytes
+
+
+def test_partial_line_counts_with_the_data_already_gathered() -> None:
+    decoder = SseDecoder(max_event_size=20)
+    assert decoder.feed(b"data: 1234\n") == []
+    assert decoder.feed(b"data: abcd") == []  # 10 + 10 held
+    with pytest.raises(EventTooLargeError):
+        decoder.feed(b"e")  # 10 + 11, before the line is complete
+
+
+def test_endless_line_raises_as_soon_as_the_limit_is_passed() -> None:
+    decoder = SseDecoder(max_event_size=1000)
+    piece = b"data: " + b"x" * 94
+    fed = 0
+    with pytest.raises(EventTooLargeError):
+        while fed < 100:
+            decoder.feed(piece)
+            fed += 1
+    assert fed == 10  # 1000 bytes held are fine; the 11th piece (1100 bytes) raises
+
+
+def test_endless_line_memory_stays_bounded_in_the_splitter() -> None:
+    splitter = LineSplitter(max_line_size=1000)
+    held: list[int] = []
+    with pytest.raises(EventTooLargeError):
+        for _ in range(100):
+            splitter.feed(b"y" * 64)
+            held.append(splitter.pending_size)
+    assert held == [64 * n for n in range(1, 16)]
+    assert splitter.pending_size == 0
+
+
+def test_comments_and_other_fields_do_not_count_toward_the_limit() -> None:
+    blob = b": keep-alive comment\nevent: some-name\nid: 12345678\n" * 10 + b"data: 12345678901234\n\n"
+    assert decode(blob, max_event_size=20) == [
+        SseEvent(event="some-name", id="12345678", data="12345678901234")
+    ]
+
+
+def test_one_non_data_line_longer_than_the_limit_raises() -> None:
+    with pytest.raises(EventTooLargeError):
+        decode(b": " + b"c" * 30 + b"\n", max_event_size=20)
+
+
+def test_the_limit_is_per_event() -> None:
+    blob = b"data: 1234567890\n\n" * 50
+    assert decode(blob, max_event_size=16) == [SseEvent(data="1234567890")] * 50
+
+
+# --- finish ----------------------------------------------------------------------------------------------
+
+
+def test_finish_dispatches_a_pending_event_whose_last_line_was_terminated() -> None:
+    decoder = SseDecoder()
+    assert decoder.feed(b'data: {"a":1}\n\ndata: [DONE]\n') == [SseEvent(data='{"a":1}')]
+    assert decoder.finish() == [SseEvent(data="[DONE]")]
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r", b"\r\n"], ids=["LF", "CR", "CRLF"])
+def test_finish_dispatch_works_with_every_line_end(eol: bytes) -> None:
+    assert decode(b"id: 3" + eol + b"event: end" + eol + b"data: [DONE]" + eol) == [
+        SseEvent(data="[DONE]", event="end", id="3")
+    ]
+
+
+def test_finish_discards_a_cut_partial_line() -> None:
+    decoder = SseDecoder()
+    assert decoder.feed(b'data: {"a":1}\n\ndata: {"a":') == [SseEvent(data='{"a":1}')]
+    assert decoder.finish() == []
+
+
+def test_finish_discards_the_whole_event_of_a_cut_partial_line() -> None:
+    assert decode(b"data: complete line\ndata: cut li") == []
+
+
+def test_finish_after_a_blank_line_dispatches_nothing_more() -> None:
+    decoder = SseDecoder()
+    assert decoder.feed(b"data: a\n\n") == [SseEvent(data="a")]
+    assert decoder.finish() == []
+
+
+def test_finish_with_a_pending_block_without_data_dispatches_nothing() -> None:
+    assert decode(b"data: a\n\nevent: x\nid: 1\n") == [SseEvent(data="a")]
+
+
+def test_finish_of_an_empty_body_or_a_lone_bom() -> None:
+    assert decode() == []
+    assert decode(BOM) == []
+    assert decode(BOM[:2]) == []
+
+
+def test_decoder_starts_afresh_after_finish() -> None:
+    decoder = SseDecoder()
+    assert decoder.feed(b"id: 1\ndata: a\n\ndata: cut") == [SseEvent(data="a", id="1")]
+    assert decoder.finish() == []
+    assert decoder.feed(BOM + b"data: b\n\n") == [SseEvent(data="b")]
+
+
+# --- the line splitter on its own ------------------------------------------------------------------------
+
+
+def test_splitter_returns_complete_lines_and_keeps_the_rest() -> None:
+    splitter = LineSplitter()
+    assert splitter.feed(b"a\r") == [b"a"]
+    assert splitter.feed(b"\nb\r\n\nc") == [b"b", b""]
+    assert splitter.pending_size == 1
+    assert splitter.feed(b"d") == []
+    assert splitter.feed(b"e\rf") == [b"cde"]
+    assert splitter.finish() == b"f"
+    assert splitter.finish() is None
+
+
+def test_splitter_finish_after_a_line_end_is_none() -> None:
+    splitter = LineSplitter()
+    assert splitter.feed(b"a\r") == [b"a"]
+    assert splitter.finish() is None
+    assert splitter.feed(b"\nb\n") == [b"", b"b"]  # afresh: this LF is a line end of its own
+
+
+# --- properties: the split of the bytes never matters ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Block:
+    """One event as a server writes it, with optional comments before it."""
+
+    data: tuple[str, ...]
+    event: str | None
+    id: str | None
+    retry: int | None
+    comments: tuple[str, ...]
+
+
+_ODD = "\x00\x0b\x0c\x1c\x85\u2028\ufeff :é中😀"
+_line_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(_ODD),
+        st.characters(codec="utf-8", exclude_characters="\r\n"),
+    ),
+    max_size=20,
+)
+_name_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="\r\n\x00"),
+    min_size=1,
+    max_size=10,
+)
+_blocks = st.lists(
+    st.builds(
+        Block,
+        data=st.lists(_line_text, min_size=1, max_size=4).map(tuple),
+        event=st.none() | _name_text,
+        id=st.none() | _name_text,
+        retry=st.none() | st.integers(0, 10**6),
+        comments=st.lists(_line_text, max_size=2).map(tuple),
+    ),
+    max_size=6,
+)
+
+
+@dataclass(frozen=True)
+class Stream:
+    blob: bytes
+    events: tuple[SseEvent, ...]
+
+
+def _encode(blocks: Sequence[Block], eol: bytes, bom: bool, final_blank: bool) -> Stream:
+    lines: list[str] = []
+    events: list[SseEvent] = []
+    last_id: str | None = None
+    for n, block in enumerate(blocks):
+        lines.extend(":" + comment for comment in block.comments)
+        if block.event is not None:
+            lines.append("event: " + block.event)
+        if block.id is not None:
+            lines.append("id: " + block.id)
+            last_id = block.id
+        if block.retry is not None:
+            lines.append(f"retry: {block.retry}")
+        lines.extend("data: " + line for line in block.data)
+        if final_blank or n < len(blocks) - 1:
+            lines.append("")
+        events.append(
+            SseEvent(
+                data="\n".join(block.data), event=block.event or "message", id=last_id, retry=block.retry
+            )
+        )
+    blob = b"".join(line.encode() + eol for line in lines)
+    return Stream((BOM if bom else b"") + blob, tuple(events))
+
+
+_streams = st.builds(
+    _encode,
+    _blocks,
+    eol=st.sampled_from([b"\n", b"\r", b"\r\n"]),
+    bom=st.booleans(),
+    final_blank=st.booleans(),
+)
+
+
+def _pieces(blob: bytes, cuts: Iterable[int]) -> list[bytes]:
+    points = sorted({0, len(blob), *cuts})
+    return [blob[a:b] for a, b in zip(points, points[1:], strict=False)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(stream=_streams, data=st.data())
+def test_property_any_split_decodes_like_the_whole(stream: Stream, data: st.DataObject) -> None:
+    cuts = data.draw(st.lists(st.integers(0, len(stream.blob)), max_size=12), label="cuts")
+    assert decode(stream.blob) == list(stream.events)
+    assert decode(*_pieces(stream.blob, cuts)) == list(stream.events)
+
+
+@settings(max_examples=200, deadline=None)
+@given(stream=_streams)
+def test_property_byte_at_a_time_decodes_like_the_whole(stream: Stream) -> None:
+    assert decode(*bytewise(stream.blob)) == decode(stream.blob) == list(stream.events)
+
+
+@settings(max_examples=200, deadline=None)
+@given(stream=_streams, data=st.data())
+def test_property_crlf_split_between_cr_and_lf(stream: Stream, data: st.DataObject) -> None:
+    # Cut at every CR that a LF follows, and at random places besides.
+    blob = stream.blob
+    at_crlf = [i + 1 for i in range(len(blob) - 1) if blob[i : i + 2] == b"\r\n"]
+    cuts = data.draw(st.lists(st.integers(0, len(blob)), max_size=4), label="cuts")
+    assert decode(*_pieces(blob, [*at_crlf, *cuts])) == list(stream.events)
