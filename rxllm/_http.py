@@ -63,6 +63,7 @@ class HttpClient:
     ) -> None:
         self._borrowed = session
         self._owned: aiohttp.ClientSession | None = None
+        self._owned_loop: asyncio.AbstractEventLoop | None = None
         self._connect_timeout = connect_timeout
         self._read_bufsize = read_bufsize
 
@@ -71,17 +72,18 @@ class HttpClient:
             return self._borrowed
         loop = asyncio.get_running_loop()
         owned = self._owned
-        if owned is None or owned.closed or owned.loop is not loop:
+        if owned is None or owned.closed or self._owned_loop is not loop:
             # A session belongs to the loop it was made in; a script that runs
             # several loops one after another (``asyncio.run`` twice) gets a new one.
             owned = self._owned = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
                 read_bufsize=self._read_bufsize,
             )
+            self._owned_loop = loop
         return owned
 
     async def aclose(self) -> None:
-        owned, self._owned = self._owned, None
+        owned, self._owned, self._owned_loop = self._owned, None, None
         if owned is not None and not owned.closed:
             await owned.close()
 

@@ -56,25 +56,25 @@ EVERY_EVENT: list[Any] = [
 ]
 
 
+TAGS: dict[type[Any], str] = {
+    TextDelta: "text_delta",
+    ReasoningDelta: "reasoning_delta",
+    Reasoning: "reasoning",
+    ToolCallFragment: "tool_call_fragment",
+    ToolCallDelta: "tool_call_delta",
+    ToolCall: "tool_call",
+    Final: "final",
+    StreamReset: "stream_reset",
+    ToolResult: "tool_result",
+    FinalResponse: "final_response",
+}
+
+
 @pytest.mark.parametrize("event", EVERY_EVENT, ids=lambda e: type(e).__name__)
 def test_every_event_round_trips_through_json(event: Any) -> None:
     data = msgspec.json.encode(event)
     assert msgspec.json.decode(data, type=AnyEvent) == event
-    assert (
-        msgspec.json.decode(data)["type"]
-        == {
-            TextDelta: "text_delta",
-            ReasoningDelta: "reasoning_delta",
-            Reasoning: "reasoning",
-            ToolCallFragment: "tool_call_fragment",
-            ToolCallDelta: "tool_call_delta",
-            ToolCall: "tool_call",
-            Final: "final",
-            StreamReset: "stream_reset",
-            ToolResult: "tool_result",
-            FinalResponse: "final_response",
-        }[type(event)]
-    )
+    assert msgspec.json.decode(data)["type"] == TAGS[type(event)]
 
 
 def test_events_are_frozen() -> None:

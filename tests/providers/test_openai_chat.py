@@ -554,12 +554,12 @@ async def test_asyncio_scheduler_from_another_thread(
         threads.add(threading.get_ident())
         events.append(event)
 
+    def finish(*_: object) -> None:
+        loop.call_soon_threadsafe(done.set)
+
     def subscribe_from_thread() -> None:
         chat(MODEL, base_url=server.base_url).stream(HELLO).subscribe(
-            on_next,
-            lambda e: loop.call_soon_threadsafe(done.set),
-            lambda: loop.call_soon_threadsafe(done.set),
-            scheduler=AsyncIOScheduler(loop),
+            on_next, finish, finish, scheduler=AsyncIOScheduler(loop)
         )
 
     thread = threading.Thread(target=subscribe_from_thread)
