@@ -31,8 +31,8 @@ class PauseControl:
     """A pause switch shared by a stream's source and its ``pause_gate``.
 
     ``pause()`` and ``resume()`` may be called from any thread; a resume that
-    races a pause is never lost: listeners are told each change in order, under
-    one re-entrant lock, so the last call wins everywhere.
+    races a pause is never lost: the flag is set under a lock, and listeners and
+    waiters act on the flag as it is when they run, so the last call wins.
     """
 
     def __init__(self, *, paused: bool = False) -> None:
@@ -60,10 +60,14 @@ class PauseControl:
                 return
             self._paused = paused
             waiters, self._waiters = (self._waiters, []) if not paused else ([], self._waiters)
-            for loop, future in waiters:
-                loop.call_soon_threadsafe(_wake, future)
-            for listener in list(self._listeners):
-                listener(paused)
+            listeners = list(self._listeners)
+        for loop, future in waiters:
+            loop.call_soon_threadsafe(_wake, future)
+        # Outside the lock: a resume may deliver many held events, and a pause from
+        # another thread must not wait for that. Listeners read ``is_paused`` again
+        # under their own lock, so a change they hear late is never acted on wrongly.
+        for listener in listeners:
+            listener(paused)
 
     def add_listener(self, listener: Listener) -> DisposableBase:
         """Call ``listener(paused)`` on every change until the returned disposable is disposed."""
