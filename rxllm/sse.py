@@ -61,7 +61,8 @@ class LineSplitter:
     ``finish`` says the bytes ended and returns the incomplete last line, if any.
     An incomplete line longer than ``max_line_size`` bytes raises
     ``EventTooLargeError`` at once, so one endless line cannot grow memory
-    without bound::
+    without bound; when the same piece completed lines before it, those are
+    returned first and the next ``feed`` raises::
 
         splitter = LineSplitter(max_line_size=1024)
         splitter.feed(b"data: a\\r")     # [b"data: a"]
@@ -70,13 +71,14 @@ class LineSplitter:
         splitter.finish()               # None: the bytes ended at a line end
     """
 
-    __slots__ = ("_after_cr", "_max_line_size", "_pending", "_pending_size")
+    __slots__ = ("_after_cr", "_error", "_max_line_size", "_pending", "_pending_size")
 
     def __init__(self, *, max_line_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         self._max_line_size = max_line_size
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._after_cr = False
+        self._error: EventTooLargeError | None = None
 
     @property
     def pending_size(self) -> int:
@@ -85,6 +87,8 @@ class LineSplitter:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The lines that ``chunk`` completes, in order; an empty line is ``b""``."""
+        if self._error is not None:
+            raise self._error
         if self._after_cr and chunk:
             self._after_cr = False
             if chunk[0] == _LF:
@@ -111,15 +115,21 @@ class LineSplitter:
             if self._pending_size > self._max_line_size:
                 pending.clear()
                 self._pending_size = 0
-                raise EventTooLargeError(self._max_line_size)
+                error = EventTooLargeError(self._max_line_size)
+                if not lines:
+                    raise error
+                self._error = error  # the lines before it are delivered; the next call raises
         return lines
 
     def finish(self) -> bytes | None:
         """The incomplete last line, or ``None`` when the bytes ended at a line end; then start afresh."""
+        error, self._error = self._error, None
         rest = b"".join(self._pending) if self._pending else None
         self._pending = []
         self._pending_size = 0
         self._after_cr = False
+        if error is not None:
+            raise error
         return rest
 
 
@@ -162,8 +172,8 @@ class SseDecoder:
       raised while the line is still arriving, so memory stays bounded by the
       limit even for an endless line.
 
-    When ``feed`` raises, the events completed earlier in the same piece are not
-    returned: the stream is broken at that point.
+    Nothing that arrived whole is lost to an error: when a piece completes
+    events before the bad part, ``feed`` returns those and the next call raises.
     """
 
     __slots__ = (
@@ -199,14 +209,17 @@ class SseDecoder:
             chunk = self._without_bom(chunk)
             if not chunk:
                 return []
+        events: list[SseEvent] = []
         try:
             lines = self._lines.feed(chunk)
-            events = self._assemble(lines) if lines else []
+            if lines:
+                self._assemble(lines, events)
             if self._lines.pending_size + self._data_size > self._max_event_size:
                 raise EventTooLargeError(self._max_event_size)
         except SseError as error:
             self._fail(error)
-            raise
+            if not events:
+                raise
         return events
 
     def finish(self) -> list[SseEvent]:
@@ -222,7 +235,11 @@ class SseDecoder:
         """
         if self._error is not None:
             raise self._error
-        partial = self._lines.finish()
+        try:
+            partial = self._lines.finish()
+        except SseError as error:
+            self._fail(error)
+            raise
         events: list[SseEvent] = []
         if partial is None and self._data:
             events.append(
@@ -246,9 +263,8 @@ class SseDecoder:
         self._head = b""
         return head[len(_BOM) :] if head.startswith(_BOM) else head
 
-    def _assemble(self, lines: list[bytes]) -> list[SseEvent]:
-        """Fields of complete lines into events; the state lives in locals for speed."""
-        events: list[SseEvent] = []
+    def _assemble(self, lines: list[bytes], events: list[SseEvent]) -> None:
+        """Fields of complete lines into ``events``; the state lives in locals for speed."""
         data = self._data
         size = self._data_size
         event_type = self._event_type
@@ -299,14 +315,13 @@ class SseDecoder:
         self._event_type = event_type
         self._last_id = last_id
         self._retry = retry
-        return events
 
     def _fail(self, error: SseError) -> None:
         self._reset()
         self._error = error
 
     def _reset(self) -> None:
-        self._lines.finish()
+        self._lines = LineSplitter(max_line_size=self._max_event_size)
         self._at_start = True
         self._head = b""
         self._data = []

@@ -30,6 +30,7 @@ class Reply:
     body: bytes | None = None  # a plain (non-streamed) body, for error replies
     hold_open: float = 0.0  # keep the connection open this long after the last piece
     endless: bytes | None = None  # after the pieces, write this forever until the client goes away
+    abort: bool = False  # after the pieces, drop the connection without ending the body
 
 
 @dataclass
@@ -75,6 +76,10 @@ async def _serve(reply: Reply, server: Server, request: web.Request) -> web.Stre
                 await response.write(reply.endless)
                 server.bytes_written += len(reply.endless)
                 await asyncio.sleep(reply.delay or 0)
+        if reply.abort:
+            assert request.transport is not None
+            request.transport.close()
+            return response
         if reply.hold_open:
             await asyncio.sleep(reply.hold_open)
     except (ConnectionResetError, asyncio.CancelledError):

@@ -574,3 +574,24 @@ def test_property_crlf_split_between_cr_and_lf(stream: Stream, data: st.DataObje
     at_crlf = [i + 1 for i in range(len(blob) - 1) if blob[i : i + 2] == b"\r\n"]
     cuts = data.draw(st.lists(st.integers(0, len(blob)), max_size=4), label="cuts")
     assert decode(*_pieces(blob, [*at_crlf, *cuts])) == list(stream.events)
+
+
+def test_events_before_an_oversized_line_in_the_same_piece_are_delivered_first() -> None:
+    decoder = SseDecoder(max_event_size=64)
+    assert decoder.feed(b"data: a\n\ndata: " + b"x" * 100) == [SseEvent(data="a")]
+    with pytest.raises(EventTooLargeError):
+        decoder.feed(b"more")
+
+
+def test_an_oversized_line_just_before_the_end_is_still_an_error() -> None:
+    decoder = SseDecoder(max_event_size=64)
+    assert decoder.feed(b"data: a\n\ndata: " + b"x" * 100) == [SseEvent(data="a")]
+    with pytest.raises(EventTooLargeError):
+        decoder.finish()
+
+
+def test_events_before_invalid_utf8_in_the_same_piece_are_delivered_first() -> None:
+    decoder = SseDecoder()
+    assert decoder.feed(b"data: a\n\ndata: \xff\n\n") == [SseEvent(data="a")]
+    with pytest.raises(SseError):
+        decoder.finish()

@@ -17,9 +17,11 @@ from rxllm.control import PauseControl
 from rxllm.errors import (
     ChunkDecodeError,
     EventLoopError,
+    EventTooLargeError,
     InsecureTransportError,
     ProviderError,
     StreamTruncatedError,
+    TransportError,
 )
 from rxllm.events import Final, ReasoningDelta, TextDelta, ToolCall, ToolCallDelta, Usage
 from rxllm.messages import Message, TextPart, ToolCallPart, ToolResultPart
@@ -427,7 +429,32 @@ async def test_truncated_stream(
     result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.events == delivered
     assert isinstance(result.error, StreamTruncatedError)
-    assert "[DONE]" in str(result.error)
+    assert str(result.error) == "the openai-chat stream ended before [DONE] or a finish reason"
+    assert len(server.requests) == 1, "a truncated stream is never re-sent"
+
+
+async def test_dropped_connection_mid_stream(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
+    server = await sse_server(Reply(TEXT_STREAM[:3], abort=True))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert result.events == TEXT_EVENTS[:2]
+    assert isinstance(result.error, StreamTruncatedError)
+    assert str(result.error).startswith("the connection dropped mid-stream")
+    assert len(server.requests) == 1
+
+
+async def test_unreachable_server_is_a_transport_error(chat: Callable[..., OpenAIChat]) -> None:
+    result = await collect_events(chat(MODEL, base_url="http://127.0.0.1:9/v1").stream(HELLO))
+    assert result.events == []
+    assert isinstance(result.error, TransportError)
+    assert str(result.error).startswith("could not reach http://127.0.0.1:9/v1/chat/completions")
+
+
+async def test_event_over_the_size_bound(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
+    server = await sse_server(Reply([TEXT_STREAM[1], chunk({"content": "x" * 5000}), *TEXT_STREAM[2:]]))
+    result = await collect_events(chat(MODEL, base_url=server.base_url, max_event_size=4096).stream(HELLO))
+    assert result.events == [TextDelta(text="Hello")]
+    assert isinstance(result.error, EventTooLargeError)
+    assert result.error.limit == 4096
 
 
 async def test_finish_reason_without_done_is_a_whole_turn(
