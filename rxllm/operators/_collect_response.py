@@ -6,41 +6,10 @@ from collections.abc import Callable
 
 from reactivex import Observable, abc
 
-from rxllm.events import AssistantEvent, Final, Reasoning, ReasoningDelta, StreamReset, TextDelta, ToolCall
-from rxllm.response import CompletionResponse
+from rxllm.events import AssistantEvent, StreamReset
+from rxllm.response import CompletionResponse, ResponseBuilder
 
 __all__ = ["collect_response"]
-
-
-class _ReasoningParts:
-    """Reasoning in order of appearance: open runs of deltas, and whole blocks that replace them.
-
-    A ``Reasoning`` block replaces the open run of deltas with the same ``id``
-    (the Responses API sends both the deltas and the completed block), so
-    nothing is counted twice; a block with no open run is added as it is.
-    """
-
-    def __init__(self) -> None:
-        self.segments: list[list[str]] = []
-        self.open: dict[str | None, int] = {}
-
-    def delta(self, event: ReasoningDelta) -> None:
-        at = self.open.get(event.id)
-        if at is None:
-            self.open[event.id] = len(self.segments)
-            self.segments.append([event.text])
-        else:
-            self.segments[at].append(event.text)
-
-    def block(self, event: Reasoning) -> None:
-        at = self.open.pop(event.id, None)
-        if at is None:
-            self.segments.append([event.text])
-        else:
-            self.segments[at] = [event.text]
-
-    def text(self) -> str:
-        return "".join(piece for segment in self.segments for piece in segment)
 
 
 def collect_response() -> Callable[[Observable[AssistantEvent]], Observable[CompletionResponse]]:
@@ -70,42 +39,17 @@ def collect_response() -> Callable[[Observable[AssistantEvent]], Observable[Comp
             observer: abc.ObserverBase[CompletionResponse],
             scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            text: list[str] = []
-            reasoning = _ReasoningParts()
-            tool_calls: list[ToolCall] = []
-            final: Final | None = None
+            builder = ResponseBuilder()
 
             def on_next(event: AssistantEvent) -> None:
-                nonlocal reasoning, final
-                if isinstance(event, TextDelta):
-                    text.append(event.text)
-                elif isinstance(event, ReasoningDelta):
-                    reasoning.delta(event)
-                elif isinstance(event, Reasoning):
-                    reasoning.block(event)
-                elif isinstance(event, ToolCall):
-                    tool_calls.append(event)
-                elif isinstance(event, Final):
-                    final = event if final is None else final.updated(event)
-                elif isinstance(event, StreamReset):
-                    text.clear()
-                    reasoning = _ReasoningParts()
-                    tool_calls.clear()
-                    final = None
+                nonlocal builder
+                if isinstance(event, StreamReset):
+                    builder = ResponseBuilder()
+                else:
+                    builder.feed(event)
 
             def on_completed() -> None:
-                end = final if final is not None else Final()
-                observer.on_next(
-                    CompletionResponse(
-                        text="".join(text),
-                        reasoning=reasoning.text(),
-                        tool_calls=tuple(tool_calls),
-                        usage=end.usage,
-                        finish_reason=end.finish_reason,
-                        response_id=end.response_id,
-                        model=end.model,
-                    )
-                )
+                observer.on_next(builder.build())
                 observer.on_completed()
 
             return source.subscribe(on_next, observer.on_error, on_completed, scheduler=scheduler)

@@ -19,6 +19,7 @@ from rxllm.events import (
     ToolCallDelta,
     Usage,
 )
+from rxllm.messages import Message, ReasoningPart, TextPart, ToolCallPart
 from rxllm.operators import collect_response
 from rxllm.response import CompletionResponse
 
@@ -61,6 +62,7 @@ def test_an_empty_turn_gives_an_empty_response() -> None:
     assert CompletionResponse() == CompletionResponse(
         text="",
         reasoning="",
+        reasoning_blocks=(),
         tool_calls=(),
         usage=Usage(),
         finish_reason=None,
@@ -86,7 +88,9 @@ def test_reasoning_deltas_are_joined() -> None:
         "x": ReasoningDelta(text="Think"),
         "y": ReasoningDelta(text="ing."),
         "a": TextDelta(text="Hi"),
-        "r": CompletionResponse(text="Hi", reasoning="Thinking."),
+        "r": CompletionResponse(
+            text="Hi", reasoning="Thinking.", reasoning_blocks=(Reasoning(text="Thinking."),)
+        ),
     }
     with marbles_testing() as (start, cold, _hot, exp):
         source = cold("-x-y-a-|", local, None)
@@ -100,7 +104,13 @@ def test_a_reasoning_block_replaces_its_deltas_never_double_counted() -> None:
         "y": ReasoningDelta(text="call weather", id="rs_1"),
         "z": Reasoning(text="Plan: call weather.", id="rs_1", encrypted_content="gAAA"),
         "w": ReasoningDelta(text=" Then answer.", id="rs_2"),
-        "r": CompletionResponse(reasoning="Plan: call weather. Then answer."),
+        "r": CompletionResponse(
+            reasoning="Plan: call weather. Then answer.",
+            reasoning_blocks=(
+                Reasoning(text="Plan: call weather.", id="rs_1", encrypted_content="gAAA"),
+                Reasoning(text=" Then answer.", id="rs_2"),
+            ),
+        ),
     }
     with marbles_testing() as (start, cold, _hot, exp):
         source = cold("-x-y-z-w-|", local, None)
@@ -115,7 +125,14 @@ def test_reasoning_blocks_without_id_each_replace_their_own_deltas() -> None:
         "y": ReasoningDelta(text="two"),
         "Y": Reasoning(text="two", signature="sig2"),
         "b": Reasoning(text="three"),
-        "r": CompletionResponse(reasoning="onetwothree"),
+        "r": CompletionResponse(
+            reasoning="onetwothree",
+            reasoning_blocks=(
+                Reasoning(text="one", signature="sig1"),
+                Reasoning(text="two", signature="sig2"),
+                Reasoning(text="three"),
+            ),
+        ),
     }
     with marbles_testing() as (start, cold, _hot, exp):
         source = cold("-x-X-y-Y-b-|", local, None)
@@ -171,3 +188,22 @@ def test_resubscribing_starts_clean() -> None:
         text="lo", usage=usage, finish_reason="tool_calls", response_id="resp_1", model="m-1"
     )
     assert results == [on_next(212, response), on_completed(212)]
+
+
+def test_assistant_message_puts_reasoning_first_then_text_then_calls() -> None:
+    response = CompletionResponse(
+        text="Let me check.",
+        reasoning_blocks=(Reasoning(text="one", signature="sig1"), Reasoning(text="two", id="rs_2")),
+        tool_calls=(weather,),
+    )
+    assert response.assistant_message() == Message(
+        role="assistant",
+        content=(
+            ReasoningPart(text="one", signature="sig1"),
+            ReasoningPart(text="two", id="rs_2"),
+            TextPart(text="Let me check."),
+            ToolCallPart(
+                id=weather.id, call_id=weather.call_id, name=weather.name, arguments=weather.arguments
+            ),
+        ),
+    )

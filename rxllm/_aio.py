@@ -1,0 +1,102 @@
+"""Bridges between asyncio and Rx: which loop a subscription runs on, and coroutines as Observables."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from rxllm.errors import EventLoopError
+
+__all__ = ["event_loop", "from_coroutine", "on_loop"]
+
+_T = TypeVar("_T")
+
+
+def event_loop(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop:
+    """The loop to run on: an ``AsyncIOScheduler``'s, else the running one; else ``EventLoopError``."""
+    if isinstance(scheduler, AsyncIOScheduler):
+        # reactivex keeps the scheduler's loop in ``_loop`` and offers no public
+        # accessor; it is the loop the user asked events to run on.
+        loop: asyncio.AbstractEventLoop = scheduler._loop
+        return loop
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        raise EventLoopError(
+            "an rxllm stream needs a running asyncio event loop: subscribe from inside a coroutine, "
+            "pass scheduler=AsyncIOScheduler(loop) to subscribe(), or use rxllm.run(observable) "
+            "in a plain script"
+        ) from None
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, action: Callable[[], None]) -> None:
+    """Run ``action`` now when on ``loop``'s thread, else soon on that loop (calls keep their order)."""
+    try:
+        here = asyncio.get_running_loop() is loop
+    except RuntimeError:
+        here = False
+    if here:
+        action()
+    else:
+        loop.call_soon_threadsafe(action)
+
+
+def from_coroutine(factory: Callable[[], Awaitable[_T]]) -> Observable[_T]:
+    """A cold Observable: each subscription runs ``factory()`` as a task and emits its result.
+
+    .. marble::
+        :alt: from_coroutine
+
+        subscribe ──► task ──► ----r|      (or # when the coroutine raises)
+
+    Disposing cancels the task. Like ``sse_source``, it runs on the loop of an
+    ``AsyncIOScheduler`` or the running loop.
+    """
+
+    def subscribe(
+        observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        try:
+            loop = event_loop(scheduler)
+        except EventLoopError as exc:
+            observer.on_error(exc)
+            return Disposable()
+        disposed = False
+        tasks: list[asyncio.Task[None]] = []
+
+        async def run() -> None:
+            try:
+                value = await factory()
+            except asyncio.CancelledError:
+                return
+            except Exception as exc:  # noqa: BLE001 - every failure reaches the observer
+                if not disposed:
+                    observer.on_error(exc)
+                return
+            if not disposed:
+                observer.on_next(value)
+                observer.on_completed()
+
+        def start() -> None:
+            if not disposed:
+                tasks.append(loop.create_task(run()))
+
+        def stop() -> None:
+            for task in tasks:
+                if task is not asyncio.current_task(loop):
+                    task.cancel()
+
+        def cancel() -> None:
+            nonlocal disposed
+            disposed = True
+            on_loop(loop, stop)
+
+        on_loop(loop, start)
+        return Disposable(cancel)
+
+    return Observable(subscribe)
