@@ -77,6 +77,8 @@ class _ToolCalls:
             out: list[AssistantEvent] = list(self.close())
             out.append(event)
             return out
+        if isinstance(event, ToolCall):
+            return [self._completed(event)]
         if isinstance(event, StreamReset):
             self.drop()
         return [event]
@@ -91,6 +93,29 @@ class _ToolCalls:
         self.open.clear()
         self.by_id.clear()
         self.by_index.clear()
+
+    def _completed(self, event: ToolCall) -> ToolCall:
+        """A whole call from the dialect: it completes the open call with its id, in place of accumulation.
+
+        Dialects whose servers mark the end of each call (Responses ``output_item.done``,
+        Anthropic ``content_block_stop``) stream its fragments for progress and then send
+        the call itself, with the provider's ids and arguments: it takes the
+        ``internal_call_id`` of the call its fragments opened, and that call is closed so
+        it is not completed a second time. An empty ``internal_call_id`` is minted.
+        """
+        call = self.by_id.get(event.id)
+        if call is None:
+            call = self.by_id.get(event.call_id)
+        if call is not None:
+            self.open.remove(call)
+            for key in [key for key, value in self.by_id.items() if value is call]:
+                del self.by_id[key]
+            for index in [index for index, value in self.by_index.items() if value is call]:
+                del self.by_index[index]
+            return msgspec.structs.replace(event, internal_call_id=call.internal_call_id)
+        if not event.internal_call_id:
+            return msgspec.structs.replace(event, internal_call_id="rx_" + uuid4().hex)
+        return event
 
     def _fragment(self, fragment: ToolCallFragment) -> ToolCallDelta | None:
         # DeepSeek and Qwen send "" as id and name on continuation chunks: that means absent.
@@ -153,6 +178,21 @@ def accumulate_tool_calls() -> Callable[[Observable[ChunkEvent]], Observable[Ass
     the end of the stream; never because their arguments already parse as JSON.
     An error or a ``StreamReset`` drops the open calls: a partial call is never
     dispatched.
+
+    A ``ToolCall`` arriving from upstream completes the open call with the same
+    id (or ``call_id``) instead: it is emitted with that call's
+    ``internal_call_id`` and the call is closed, so it is never completed twice.
+    This is how the Responses and Anthropic dialects, whose servers mark the end of
+    each call, report it whole while their fragments still give ``ToolCallDelta``
+    progress. A ``ToolCall`` matching no open call passes through; if its
+    ``internal_call_id`` is empty, one is minted.
+
+    .. marble::
+        :alt: accumulate_tool_calls, a dialect that sends the whole call
+
+        -p-q-w-f-|
+        [ accumulate_tool_calls() ]
+        -d-e-c-f-|          w = ToolCall(id=p.id, ...); c = w with d's internal_call_id
 
     .. marble::
         :alt: accumulate_tool_calls

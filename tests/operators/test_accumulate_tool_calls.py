@@ -405,3 +405,73 @@ def test_odd_fragments_never_crash() -> None:
         "A": call("id_q", "rx_1", "", {"x": 1}),
     }
     assert run("-a-b-c-d-(f,|)", values) == expected("-D-----E-(A,f,|)", values)
+
+
+def whole(id: str, call_id: str, name: str, arguments: Any, internal: str = "") -> ToolCall:
+    """A whole call as a dialect sends it when the server marks the end of each call."""
+    return ToolCall(id=id, call_id=call_id, internal_call_id=internal, name=name, arguments=arguments)
+
+
+def test_a_whole_call_completes_the_call_its_fragments_opened() -> None:
+    values: dict[str | float, object] = {
+        "p": frag(0, "fc_1", "get_weather"),
+        "q": frag(0, "fc_1", None, '{"city":"Paris"}'),
+        "w": whole("fc_1", "call_1", "get_weather", {"city": "Paris"}),
+        "f": Final(finish_reason="completed"),
+        "d": delta("fc_1", "rx_1", name="get_weather"),
+        "e": delta("fc_1", "rx_1", '{"city":"Paris"}'),
+        "c": whole("fc_1", "call_1", "get_weather", {"city": "Paris"}, internal="rx_1"),
+    }
+    assert run("-p-q-w-(f,|)", values) == expected("-d-e-c-(f,|)", values)
+
+
+def test_whole_calls_of_parallel_calls_each_complete_their_own_and_nothing_twice() -> None:
+    values: dict[str | float, object] = {
+        "p": frag(0, "fc_a", "add"),
+        "q": frag(0, "fc_a", None, '{"a":1}'),
+        "w": whole("fc_a", "call_a", "add", {"a": 1}),
+        "r": frag(1, "fc_b", "add"),
+        "s": frag(1, "fc_b", None, '{"a":2}'),
+        "x": whole("fc_b", "call_b", "add", {"a": 2}),
+        "f": Final(finish_reason="completed"),
+        "d": delta("fc_a", "rx_1", name="add"),
+        "e": delta("fc_a", "rx_1", '{"a":1}'),
+        "A": whole("fc_a", "call_a", "add", {"a": 1}, internal="rx_1"),
+        "D": delta("fc_b", "rx_2", name="add"),
+        "E": delta("fc_b", "rx_2", '{"a":2}'),
+        "B": whole("fc_b", "call_b", "add", {"a": 2}, internal="rx_2"),
+    }
+    assert run("-p-q-w-r-s-x-(f,|)", values) == expected("-d-e-A-D-E-B-(f,|)", values)
+
+
+def test_a_whole_call_matches_its_fragments_by_call_id_too() -> None:
+    values: dict[str | float, object] = {
+        "p": frag(0, "call_9", "ping", "{}"),
+        "w": whole("fc_9", "call_9", "ping", {}),
+        "d": delta("call_9", "rx_1", "{}", name="ping"),
+        "c": whole("fc_9", "call_9", "ping", {}, internal="rx_1"),
+    }
+    assert run("-p-w-|", values) == expected("-d-c-|", values)
+
+
+def test_a_whole_call_without_fragments_gets_a_minted_internal_id() -> None:
+    values: dict[str | float, object] = {
+        "w": whole("toolu_1", "toolu_1", "ping", {}),
+        "c": whole("toolu_1", "toolu_1", "ping", {}, internal="rx_1"),
+    }
+    assert run("-w-|", values) == expected("-c-|", values)
+
+
+def test_after_a_whole_call_its_index_starts_a_new_call() -> None:
+    # The closed call is gone from every key: a later fragment on its index opens a new call.
+    values: dict[str | float, object] = {
+        "p": frag(0, "toolu_1", "ping", "{}"),
+        "w": whole("toolu_1", "toolu_1", "ping", {}),
+        "q": frag(0, None, None, '{"n":2}'),
+        "f": stop,
+        "d": delta("toolu_1", "rx_1", "{}", name="ping"),
+        "c": whole("toolu_1", "toolu_1", "ping", {}, internal="rx_1"),
+        "e": delta("call_1", "rx_2", '{"n":2}'),
+        "g": call("call_1", "rx_2", "", {"n": 2}),
+    }
+    assert run("-p-w-q-(f,|)", values) == expected("-d-c-e-(g,f,|)", values)
