@@ -7,6 +7,7 @@ The public names; providers live in ``rxllm.providers.openai``, operators in
 from loguru import logger
 
 from rxllm._version import __version__ as __version__
+from rxllm.agent import Agent
 from rxllm.control import PauseControl
 from rxllm.errors import (
     ChunkDecodeError,
@@ -36,12 +37,14 @@ from rxllm.events import (
     ToolResult,
     Usage,
 )
+from rxllm.hooks import Hook, Skip, Terminate
 from rxllm.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from rxllm.request import CompletionRequest
 from rxllm.response import CompletionResponse
 from rxllm.tools import Tool, ToolArgumentsError, tool
 
 __all__ = [
+    "Agent",
     "AgentEvent",
     "AssistantEvent",
     "ChunkDecodeError",
@@ -51,6 +54,7 @@ __all__ = [
     "EventTooLargeError",
     "Final",
     "FinalResponse",
+    "Hook",
     "InsecureTransportError",
     "MaxTurnsError",
     "Message",
@@ -61,10 +65,12 @@ __all__ = [
     "ReasoningDelta",
     "ReasoningPart",
     "RxLLMError",
+    "Skip",
     "SseError",
     "StreamReset",
     "StreamTimeoutError",
     "StreamTruncatedError",
+    "Terminate",
     "TextDelta",
     "TextPart",
     "Tool",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from rxllm.events import AssistantEvent, Final, Reasoning, ReasoningDelta, TextDelta, ToolCall, Usage
+from rxllm.events import AgentEvent, Final, Reasoning, ReasoningDelta, TextDelta, ToolCall, Usage
 from rxllm.messages import Message, Part, ReasoningPart, TextPart, ToolCallPart
 
 __all__ = ["CompletionResponse", "ResponseBuilder"]
@@ -118,7 +118,8 @@ class ResponseBuilder:
         """The text so far (joins the pieces: for the end of a turn, not per event)."""
         return "".join(self._text)
 
-    def feed(self, event: AssistantEvent) -> None:
+    def feed(self, event: AgentEvent) -> None:
+        """Take one event of the turn; events that are not assistant content are ignored."""
         if isinstance(event, TextDelta):
             self._text.append(event.text)
         elif isinstance(event, ReasoningDelta):

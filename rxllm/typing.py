@@ -12,17 +12,22 @@ takes one and knows nothing else about providers::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from reactivex import Observable
 
 from rxllm.events import AgentEvent, AssistantEvent, ChunkEvent
+
+if TYPE_CHECKING:
+    from rxllm.control import PauseControl
+    from rxllm.request import CompletionRequest
 
 __all__ = [
     "AgentOperator",
     "ChunkParser",
     "Dialect",
     "EventOperator",
+    "StreamModel",
     "ToolSpec",
 ]
 
@@ -80,3 +85,11 @@ class ToolSpec(Protocol):
 
     @property
     def parameters(self) -> Mapping[str, Any]: ...
+
+
+class StreamModel(Protocol):
+    """What the agent needs of a model: one completion turn as an Observable (every provider has it)."""
+
+    def stream(
+        self, request: CompletionRequest, *, pause: PauseControl | None = None
+    ) -> Observable[AssistantEvent]: ...

@@ -4,17 +4,21 @@
 
     sse_source ─► parse_chunk(dialect) ─► accumulate_tool_calls() ─► dedupe_final() ─► pause_gate(control)
 
-``collect_response()`` folds a turn into one ``CompletionResponse``.
+``collect_response()`` folds a turn into one ``CompletionResponse``; ``agent(model, ...)``
+answers a stream of prompts with multi-turn, tool-using runs.
 """
 
 from rxllm.operators._accumulate_tool_calls import accumulate_tool_calls
+from rxllm.operators._agent import DEFAULT_MAX_TURNS, agent
 from rxllm.operators._collect_response import collect_response
 from rxllm.operators._dedupe_final import dedupe_final
 from rxllm.operators._parse_chunk import parse_chunk
 from rxllm.operators._pause_gate import pause_gate
 
 __all__ = [
+    "DEFAULT_MAX_TURNS",
     "accumulate_tool_calls",
+    "agent",
     "collect_response",
     "dedupe_final",
     "parse_chunk",

@@ -1,0 +1,110 @@
+"""``Agent``: a model, a preamble and tools, ready to answer prompts as Observables.
+
+::
+
+    agent = Agent(model, preamble="Be brief.", tools=[get_weather, clock])
+    agent.stream_prompt("Weather in Paris?").subscribe(print)     # one run
+    prompts.pipe(agent.operator()).subscribe(view.show)            # a chat: one run per prompt
+
+``Agent`` holds settings only; each ``stream_prompt`` is a cold Observable, so
+subscribing twice runs twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import reactivex
+from reactivex import Observable
+
+from rxllm.control import PauseControl
+from rxllm.events import AgentEvent
+from rxllm.hooks import Hook
+from rxllm.messages import Message
+from rxllm.operators import DEFAULT_MAX_TURNS, agent
+from rxllm.tools import Tool
+from rxllm.typing import StreamModel
+
+__all__ = ["Agent"]
+
+
+class Agent:
+    """Multi-turn, tool-using streaming over one model.
+
+    ``model`` is a provider (``OpenAIChat``, ...) or anything with
+    ``stream(request, *, pause=None)``. ``max_turns`` is the number of model
+    requests one run may make; ``tool_concurrency`` how many of a turn's tool
+    calls run at once. ``temperature``, ``max_tokens``, ``tool_choice`` and
+    ``params`` go into every request.
+    """
+
+    def __init__(
+        self,
+        model: StreamModel,
+        *,
+        preamble: str | None = None,
+        tools: Sequence[Tool[..., Any]] = (),
+        max_turns: int = DEFAULT_MAX_TURNS,
+        tool_concurrency: int = 1,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.preamble = preamble
+        self.tools = tuple(tools)
+        self.max_turns = max_turns
+        self.tool_concurrency = tool_concurrency
+        self._request_options: dict[str, Any] = {
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "tool_choice": tool_choice,
+            "params": params,
+        }
+
+    def __repr__(self) -> str:
+        names = [tool.name for tool in self.tools]
+        return f"Agent(model={self.model!r}, tools={names!r}, max_turns={self.max_turns})"
+
+    def operator(
+        self,
+        *,
+        history: Sequence[Message] = (),
+        hook: Hook | None = None,
+        max_turns: int | None = None,
+        pause: PauseControl | None = None,
+    ) -> Callable[[Observable[str]], Observable[AgentEvent]]:
+        """``rxllm.operators.agent`` with this agent's settings: prompts in, every run's events out."""
+        return agent(
+            self.model,
+            tools=self.tools,
+            preamble=self.preamble,
+            history=history,
+            hook=hook,
+            max_turns=self.max_turns if max_turns is None else max_turns,
+            tool_concurrency=self.tool_concurrency,
+            pause=pause,
+            **self._request_options,
+        )
+
+    def stream_prompt(
+        self,
+        prompt: str,
+        *,
+        history: Sequence[Message] | None = None,
+        hook: Hook | None = None,
+        max_turns: int | None = None,
+        pause: PauseControl | None = None,
+    ) -> Observable[AgentEvent]:
+        """One run: every assistant event of every turn, a ``ToolResult`` per call, ``FinalResponse`` last."""
+        return reactivex.just(prompt).pipe(
+            self.operator(history=history or (), hook=hook, max_turns=max_turns, pause=pause)
+        )
+
+    def stream_chat(
+        self, prompt: str, history: Sequence[Message], *, hook: Hook | None = None
+    ) -> Observable[AgentEvent]:
+        """``stream_prompt`` continuing ``history`` (for example a previous ``FinalResponse.history``)."""
+        return self.stream_prompt(prompt, history=history, hook=hook)

@@ -1,0 +1,407 @@
+"""``agent(model, ...)``: user prompts in, every event of every turn out, tools run between turns.
+
+One run answers one prompt::
+
+    run(prompt)  = turn(1)
+    turn(n)      = hook.on_completion_call ⧺ model.stream(request(history))   (hooks see each event)
+                   ⧺ defer(after_turn(n))
+    after_turn   = FinalResponse                                   when the turn made no tool call
+                 | MaxTurnsError                                   when it did and n == max_turns
+                 | tool results (ToolResult events, in call order) ⧺ defer(turn(n + 1))
+
+Tool execution and the next turn are concatenated and deferred: no loop blocks,
+no thread is held per run, and disposing the subscription at any point closes
+the HTTP response or cancels the running tool tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, TypeVar, cast
+
+import reactivex
+from loguru import logger
+from reactivex import Observable, abc
+from reactivex import operators as ops
+
+from rxllm._aio import from_coroutine
+from rxllm.control import PauseControl
+from rxllm.errors import MaxTurnsError, PromptCancelledError
+from rxllm.events import (
+    AgentEvent,
+    AssistantEvent,
+    Final,
+    FinalResponse,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolResult,
+    Usage,
+)
+from rxllm.hooks import Hook, Skip, Terminate
+from rxllm.messages import Message, ToolResultPart
+from rxllm.request import CompletionRequest
+from rxllm.response import CompletionResponse, ResponseBuilder
+from rxllm.tools import Tool, ToolArgumentsError
+from rxllm.typing import StreamModel
+
+__all__ = ["DEFAULT_MAX_TURNS", "agent"]
+
+DEFAULT_MAX_TURNS = 10
+"""Model requests allowed per run when none is given."""
+
+_T = TypeVar("_T")
+
+
+def agent(
+    model: StreamModel,
+    *,
+    tools: Sequence[Tool[..., Any]] = (),
+    preamble: str | None = None,
+    history: Sequence[Message] = (),
+    hook: Hook | None = None,
+    max_turns: int = DEFAULT_MAX_TURNS,
+    tool_concurrency: int = 1,
+    pause: PauseControl | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    tool_choice: str | Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Callable[[Observable[str]], Observable[AgentEvent]]:
+    """Answer each prompt in turn with a multi-turn tool-using run, carrying the history along.
+
+    ``model`` is anything with ``stream(request, *, pause=None)``: a provider,
+    or a scripted model in tests. Every run emits the assistant events of each
+    turn, a ``ToolResult`` after each tool call, and one ``FinalResponse`` last;
+    the next prompt's run starts from that ``FinalResponse.history``. An error
+    (``MaxTurnsError``, ``PromptCancelledError``, a provider error) ends the
+    whole Observable, as in Rx; later prompts are not answered.
+
+    .. marble::
+        :alt: agent
+
+        -p-------q--------|                      prompts (a chat box's Subject)
+        [ agent(model, tools=[clock]) ]
+        --t-c-r-t-F--t-F--|                      t: turn events, c: ToolCall, r: ToolResult,
+                                                 F: FinalResponse (one per prompt)
+
+    ``max_turns`` is the number of model requests one run may make (``0``
+    allows none). A run whose last allowed turn still calls tools ends with
+    ``MaxTurnsError``; those tools are not run, and the error's history answers
+    each of their calls with an error result saying so, so it is valid to send
+    again. A turn cut short by ``finish_reason == "length"`` never runs its
+    tools: its calls may be incomplete.
+
+    ``tool_concurrency`` tools of one turn run at once (sync tools in worker
+    threads, async tools as tasks); results are emitted and recorded in call
+    order either way.
+    """
+    if max_turns < 0:
+        raise ValueError("max_turns must be 0 or more")
+    if tool_concurrency < 1:
+        raise ValueError("tool_concurrency must be 1 or more")
+    settings = _Settings(
+        model=model,
+        tools={tool.name: tool for tool in tools},
+        preamble=preamble,
+        hook=hook,
+        max_turns=max_turns,
+        tool_concurrency=tool_concurrency,
+        pause=pause,
+        request_options={
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "tool_choice": tool_choice,
+            "params": params,
+        },
+    )
+
+    def _agent(prompts: Observable[str]) -> Observable[AgentEvent]:
+        def subscribe(
+            observer: abc.ObserverBase[AgentEvent],
+            scheduler: abc.SchedulerBase | None = None,
+        ) -> abc.DisposableBase:
+            carried: list[Sequence[Message]] = [tuple(history)]
+
+            def remember(event: AgentEvent) -> None:
+                if isinstance(event, FinalResponse):
+                    carried[0] = event.history
+
+            def answer(prompt: str) -> Observable[AgentEvent]:
+                return reactivex.defer(lambda _: _Run(settings, prompt, carried[0]).start()).pipe(
+                    ops.do_action(on_next=remember)
+                )
+
+            return prompts.pipe(ops.concat_map(answer)).subscribe(observer, scheduler=scheduler)
+
+        return Observable(subscribe)
+
+    return _agent
+
+
+class _Settings:
+    __slots__ = (
+        "hook",
+        "max_turns",
+        "model",
+        "pause",
+        "preamble",
+        "request_options",
+        "tool_concurrency",
+        "tools",
+    )
+
+    def __init__(
+        self,
+        *,
+        model: StreamModel,
+        tools: dict[str, Tool[..., Any]],
+        preamble: str | None,
+        hook: Hook | None,
+        max_turns: int,
+        tool_concurrency: int,
+        pause: PauseControl | None,
+        request_options: dict[str, Any],
+    ) -> None:
+        self.model = model
+        self.tools = tools
+        self.preamble = preamble
+        self.hook = hook
+        self.max_turns = max_turns
+        self.tool_concurrency = tool_concurrency
+        self.pause = pause
+        self.request_options = request_options
+
+
+class _Run:
+    """The state of one run: the history so far and the usage summed over its turns.
+
+    ``messages`` only ever grows by whole steps (the user prompt; a final
+    assistant message; an assistant tool-call message together with its tool
+    results), so it is valid wire history whenever an error snapshots it.
+    """
+
+    def __init__(self, settings: _Settings, prompt: str, history: Sequence[Message]) -> None:
+        self.settings = settings
+        self.prompt = prompt
+        self.messages: list[Message] = [*history, Message.user(prompt)]
+        self.usage = Usage()
+        hook = settings.hook
+        self.watch_text = hook is not None and hook.overrides("on_text_delta")
+        self.watch_tool_deltas = hook is not None and hook.overrides("on_tool_call_delta")
+
+    def start(self) -> Observable[AgentEvent]:
+        if self.settings.max_turns == 0:
+            return reactivex.throw(MaxTurnsError(0, self.messages))
+        return self.turn(1)
+
+    # -- one turn -----------------------------------------------------------------
+
+    def turn(self, number: int) -> Observable[AgentEvent]:
+        settings = self.settings
+        request = CompletionRequest(
+            tuple(self.messages),
+            preamble=settings.preamble,
+            tools=tuple(settings.tools.values()),
+            **settings.request_options,
+        )
+        builder = ResponseBuilder()
+        finals: list[Final] = []
+
+        def record(event: AgentEvent) -> None:
+            builder.feed(event)
+            if isinstance(event, Final):
+                finals.append(event)
+
+        before: Observable[AgentEvent] = self.ask("on_completion_call", self.prompt, request.messages)
+        events = reactivex.defer(lambda _: settings.model.stream(request, pause=settings.pause))
+        streamed = self.watched(events).pipe(ops.do_action(on_next=record))
+        after = reactivex.defer(lambda _: self.after_turn(number, builder.build(), finals))
+        return reactivex.concat(before, streamed, after)
+
+    def watched(self, events: Observable[AssistantEvent]) -> Observable[AgentEvent]:
+        """The turn's events, each waiting for the hook methods that watch it."""
+        if not (self.watch_text or self.watch_tool_deltas):
+            return events
+        hook = self.settings.hook
+        assert hook is not None
+        text: list[str] = []
+
+        def check(event: AssistantEvent) -> Observable[AgentEvent]:
+            decision: Callable[[], Awaitable[Terminate | None]] | None = None
+            if self.watch_text and isinstance(event, TextDelta):
+                text.append(event.text)
+                aggregated = "".join(text)
+                decision = lambda: hook.on_text_delta(event.text, aggregated)  # noqa: E731
+            elif self.watch_tool_deltas and isinstance(event, ToolCallDelta):
+                decision = lambda: hook.on_tool_call_delta(  # noqa: E731
+                    event.id, event.internal_call_id, event.name, event.arguments_delta
+                )
+            if decision is None:
+                return reactivex.just(event)
+            return self.decided(decision, event)
+
+        return events.pipe(ops.concat_map(check))
+
+    def after_turn(
+        self, number: int, response: CompletionResponse, finals: list[Final]
+    ) -> Observable[AgentEvent]:
+        self.usage = self.usage + response.usage
+        final = finals[-1] if finals else Final()
+        finished: Observable[AgentEvent] = self.ask("on_turn_finish", self.prompt, final)
+        return reactivex.concat(finished, reactivex.defer(lambda _: self.next_step(number, response)))
+
+    def next_step(self, number: int, response: CompletionResponse) -> Observable[AgentEvent]:
+        calls = response.tool_calls
+        if not calls or response.finish_reason == "length":
+            # A turn cut by its length limit may hold half-sent calls: never run them.
+            answer = CompletionResponse(text=response.text, reasoning_blocks=response.reasoning_blocks)
+            self.messages.append(answer.assistant_message())
+            return reactivex.just(
+                FinalResponse(
+                    text=response.text, usage=self.usage, history=tuple(self.messages), turns=number
+                )
+            )
+        if number >= self.settings.max_turns:
+            self.messages.append(response.assistant_message())
+            note = f"not run: the agent reached max_turns={self.settings.max_turns}"
+            self.messages.append(
+                Message(
+                    role="tool",
+                    content=tuple(
+                        ToolResultPart(call_id=call.call_id, name=call.name, content=note, is_error=True)
+                        for call in calls
+                    ),
+                )
+            )
+            return reactivex.throw(MaxTurnsError(self.settings.max_turns, self.messages))
+        results: list[ToolResult] = []
+
+        def keep(event: AgentEvent) -> None:
+            if isinstance(event, ToolResult):
+                results.append(event)
+
+        tool_results = self.run_tools(calls).pipe(ops.do_action(on_next=keep))
+
+        def next_turn(_: abc.SchedulerBase) -> Observable[AgentEvent]:
+            self.messages.append(response.assistant_message())
+            self.messages.append(
+                Message(
+                    role="tool",
+                    content=tuple(
+                        ToolResultPart(call_id=r.call_id, name=r.name, content=r.content, is_error=r.is_error)
+                        for r in results
+                    ),
+                )
+            )
+            return self.turn(number + 1)
+
+        return reactivex.concat(tool_results, reactivex.defer(next_turn))
+
+    # -- tools ----------------------------------------------------------------------
+
+    def run_tools(self, calls: Sequence[ToolCall]) -> Observable[AgentEvent]:
+        """Each call's ``ToolResult``, in call order, at most ``tool_concurrency`` running at once."""
+        runs = [from_coroutine(partial(self.execute, index, call)) for index, call in enumerate(calls)]
+        merged: Observable[tuple[int, ToolResult]] = reactivex.from_iterable(runs).pipe(
+            ops.merge(max_concurrent=self.settings.tool_concurrency)
+        )
+        return merged.pipe(_in_order())
+
+    async def execute(self, index: int, call: ToolCall) -> tuple[int, ToolResult]:
+        hook = self.settings.hook
+        decision: Terminate | Skip | None = None
+        if hook is not None and hook.overrides("on_tool_call"):
+            decision = await hook.on_tool_call(call.name, call.call_id, call.internal_call_id, call.arguments)
+            self.stop_if(decision)
+        if isinstance(decision, Skip):
+            content, is_error = decision.reason, False
+        else:
+            content, is_error = await self.invoke(call)
+        if hook is not None and hook.overrides("on_tool_result"):
+            self.stop_if(
+                await hook.on_tool_result(
+                    call.name, call.call_id, call.internal_call_id, call.arguments, content
+                )
+            )
+        return index, ToolResult(
+            id=call.id,
+            call_id=call.call_id,
+            internal_call_id=call.internal_call_id,
+            name=call.name,
+            content=content,
+            is_error=is_error,
+        )
+
+    async def invoke(self, call: ToolCall) -> tuple[str, bool]:
+        """Run the tool; every failure becomes an error result the model can act on."""
+        tool = self.settings.tools.get(call.name)
+        if tool is None:
+            known = ", ".join(sorted(self.settings.tools)) or "none"
+            return f"unknown tool {call.name!r}; the tools are: {known}", True
+        log = logger.bind(**{"gen_ai.tool.name": call.name, "gen_ai.tool.call.id": call.call_id})
+        try:
+            return await tool.invoke(call.arguments), False
+        except asyncio.CancelledError:
+            raise
+        except ToolArgumentsError as exc:
+            log.warning("tool {} got invalid arguments: {}", call.name, exc.reason)
+            return str(exc), True
+        except TimeoutError:
+            log.warning("tool {} timed out after {} s", call.name, tool.timeout)
+            return f"tool {call.name!r} timed out after {tool.timeout:g} s", True
+        except Exception as exc:  # noqa: BLE001 - a broken tool is reported to the model, not raised
+            log.opt(exception=exc).warning("tool {} raised {}", call.name, type(exc).__name__)
+            return f"tool {call.name!r} raised {type(exc).__name__}: {exc}", True
+
+    # -- hooks ----------------------------------------------------------------------
+
+    def ask(self, method: str, *args: Any) -> Observable[AgentEvent]:
+        """Call a hook method that emits nothing: empty when it continues, an error when it terminates."""
+        hook = self.settings.hook
+        if hook is None or not hook.overrides(method):
+            return reactivex.empty()
+
+        async def call() -> None:
+            self.stop_if(await getattr(hook, method)(*args))
+
+        # The coroutine's ``None`` is dropped: the Observable only completes or errors.
+        return cast(Observable[AgentEvent], from_coroutine(call).pipe(ops.ignore_elements()))
+
+    def decided(self, decision: Callable[[], Awaitable[Terminate | None]], event: _T) -> Observable[_T]:
+        async def call() -> _T:
+            self.stop_if(await decision())
+            return event
+
+        return from_coroutine(call)
+
+    def stop_if(self, decision: Terminate | Skip | None) -> None:
+        if isinstance(decision, Terminate):
+            raise PromptCancelledError(decision.reason, self.messages)
+
+
+def _in_order() -> Callable[[Observable[tuple[int, ToolResult]]], Observable[AgentEvent]]:
+    """Results tagged with their call index, released in index order."""
+
+    def _reorder(source: Observable[tuple[int, ToolResult]]) -> Observable[AgentEvent]:
+        def subscribe(
+            observer: abc.ObserverBase[AgentEvent],
+            scheduler: abc.SchedulerBase | None = None,
+        ) -> abc.DisposableBase:
+            waiting: dict[int, ToolResult] = {}
+            next_index = 0
+
+            def on_next(item: tuple[int, ToolResult]) -> None:
+                nonlocal next_index
+                waiting[item[0]] = item[1]
+                while next_index in waiting:
+                    observer.on_next(waiting.pop(next_index))
+                    next_index += 1
+
+            return source.subscribe(on_next, observer.on_error, observer.on_completed, scheduler=scheduler)
+
+        return Observable(subscribe)
+
+    return _reorder
