@@ -1,7 +1,8 @@
 """Shared fixtures: loopback aiohttp servers that replay provider-shaped SSE bytes.
 
-``sse_server(script)`` starts a real server on 127.0.0.1 that answers every POST
-with the scripted reply and records what it received; ``collect(observable)``
+``sse_server(reply)`` starts a real server on 127.0.0.1 that answers every POST
+with the scripted reply (or, given a list, the n-th request with the n-th reply)
+and records what it received; ``collect(observable)``
 subscribes inside the running loop and gathers events and the terminal.
 """
 
@@ -59,8 +60,10 @@ class Collected:
     completed: bool
 
 
-async def _serve(reply: Reply, server: Server, request: web.Request) -> web.StreamResponse:
+async def _serve(replies: Sequence[Reply], server: Server, request: web.Request) -> web.StreamResponse:
     server.requests.append(Received(request.path, dict(request.headers), await request.read()))
+    # One reply per request in order; the last one answers every request after it.
+    reply = replies[min(len(server.requests), len(replies)) - 1]
     if reply.body is not None:
         return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
     response = web.StreamResponse(status=reply.status, headers=reply.headers)
@@ -92,12 +95,13 @@ async def _serve(reply: Reply, server: Server, request: web.Request) -> web.Stre
 async def sse_server() -> Any:
     servers: list[TestServer] = []
 
-    async def start(reply: Reply) -> Server:
+    async def start(reply: Reply | Sequence[Reply]) -> Server:
         app = web.Application()
         state = Server("", [], asyncio.Event())
+        replies = [reply] if isinstance(reply, Reply) else list(reply)
 
         async def handler(request: web.Request) -> web.StreamResponse:
-            return await _serve(reply, state, request)
+            return await _serve(replies, state, request)
 
         app.router.add_post("/{tail:.*}", handler)
         test_server = TestServer(app, host="127.0.0.1")

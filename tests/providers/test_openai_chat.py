@@ -8,9 +8,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import msgspec
 import pytest
 from conftest import Reply, collect_events
+from openai_sse import DONE, MODEL, chunk, tool_fragment
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxllm.control import PauseControl
@@ -29,7 +29,6 @@ from rxllm.providers.openai import OpenAIChat
 from rxllm.request import CompletionRequest
 from rxllm.tools import tool
 
-MODEL = "gpt-4o-mini-2024-07-18"
 HELLO = CompletionRequest([Message.user("Hello")])
 
 
@@ -47,30 +46,6 @@ async def chat() -> AsyncIterator[Callable[..., OpenAIChat]]:
         await provider.aclose()
 
 
-def chunk(
-    delta: dict[str, Any] | None = None,
-    finish: str | None = None,
-    *,
-    usage: dict[str, Any] | None = None,
-    choices: bool = True,
-) -> bytes:
-    """One ``chat.completion.chunk`` with every field the API sends, as an SSE event."""
-    body: dict[str, Any] = {
-        "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
-        "object": "chat.completion.chunk",
-        "created": 1741569952,
-        "model": MODEL,
-        "service_tier": "default",
-        "system_fingerprint": "fp_06737a9306",
-        "choices": [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}]
-        if choices
-        else [],
-        "usage": usage,
-    }
-    return b"data: " + msgspec.json.encode(body) + b"\n\n"
-
-
-DONE = b"data: [DONE]\n\n"
 USAGE = {
     "prompt_tokens": 19,
     "completion_tokens": 10,
@@ -99,16 +74,6 @@ TEXT_EVENTS = [
         model=MODEL,
     ),
 ]
-
-
-def tool_fragment(
-    index: int, *, id: str | None = None, name: str | None = None, arguments: str = ""
-) -> bytes:
-    call: dict[str, Any] = {"index": index, "function": {"arguments": arguments}}
-    if id is not None:
-        call.update(id=id, type="function")
-        call["function"]["name"] = name
-    return chunk({"tool_calls": [call]})
 
 
 async def test_text_only(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
