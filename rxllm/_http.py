@@ -5,6 +5,11 @@
 built from the provider's own JSON error body (read here, bounded, never with
 ``raise_for_status()``, which drops the body). Leaving the ``async with`` early,
 by cancellation or an exception, closes the connection.
+
+Failures are typed here: an unreachable server is a ``TransportError``, a
+connect timeout a ``StreamTimeoutError("connect")``, a connection that breaks
+while the body streams a ``StreamTruncatedError`` with ``connection_lost``.
+Messages name the URL without its query or user info, never a header.
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ import email.utils
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import msgspec
 
-from rxllm.errors import ProviderError, StreamTruncatedError, TransportError
+from rxllm.errors import ProviderError, StreamTimeoutError, StreamTruncatedError, TransportError
 
-__all__ = ["DEFAULT_READ_BUFSIZE", "HttpClient"]
+__all__ = ["DEFAULT_READ_BUFSIZE", "HttpClient", "safe_url"]
 
 DEFAULT_READ_BUFSIZE = 64 * 1024
 """aiohttp's read buffer per response: how much a paused stream may hold before TCP pushes back."""
@@ -93,12 +99,19 @@ class HttpClient:
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         """POST ``body`` to ``url``; yield an iterator over the response body's pieces."""
         session = self._session()
+        # Per request, so a borrowed session gets the same limits. No ``total`` (it would
+        # end long or paused streams) and no ``sock_read`` (the idle limit is rxllm's own,
+        # counted in events and stopped while paused).
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout)
         try:
             response = await session.post(
-                url, data=body, headers=dict(headers), read_bufsize=self._read_bufsize
+                url, data=body, headers=dict(headers), read_bufsize=self._read_bufsize, timeout=timeout
             )
-        except aiohttp.ClientError as exc:
-            raise TransportError(f"could not reach {url}: {_describe(exc)}") from exc
+        except aiohttp.ConnectionTimeoutError as exc:
+            limit = self._connect_timeout if self._connect_timeout is not None else 0.0
+            raise StreamTimeoutError("connect", limit) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransportError(f"could not reach {safe_url(url)}: {_describe(exc)}") from exc
         try:
             if not 200 <= response.status < 300:
                 raise await _provider_error(response)
@@ -124,7 +137,9 @@ class _Body:
         try:
             piece = await self._content.readany()
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError) as exc:
-            raise StreamTruncatedError(f"the connection dropped mid-stream: {_describe(exc)}") from exc
+            raise StreamTruncatedError(
+                f"the connection dropped mid-stream: {_describe(exc)}", connection_lost=True
+            ) from exc
         if not piece:
             raise StopAsyncIteration
         return piece
@@ -190,6 +205,19 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - time.time(), 0.0)
+
+
+def safe_url(url: str) -> str:
+    """``url`` for messages and logs: without user info, query or fragment, where secrets may ride."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    except ValueError:
+        return "<an invalid URL>"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _describe(exc: BaseException) -> str:

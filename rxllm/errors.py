@@ -5,7 +5,8 @@
     RxLLMError
     ├── ProviderError            the provider said no: HTTP status or an in-band error object
     ├── StreamTruncatedError     the stream ended before the provider's end marker
-    ├── StreamTimeoutError       a time limit ran out
+    ├── StreamTimeoutError       a time limit ran out (connect, first_event, idle, total)
+    ├── ResponseTooLargeError    the whole response grew past the configured bound
     ├── ChunkDecodeError         a chunk that is not the JSON the provider documents
     ├── SseError                 the bytes are not a valid event stream
     │   └── EventTooLargeError   one event is larger than the configured bound
@@ -36,6 +37,7 @@ __all__ = [
     "MaxTurnsError",
     "PromptCancelledError",
     "ProviderError",
+    "ResponseTooLargeError",
     "RxLLMError",
     "SseError",
     "StreamTimeoutError",
@@ -88,7 +90,16 @@ class ProviderError(RxLLMError):
 
 
 class StreamTruncatedError(RxLLMError):
-    """The connection ended before the provider's end marker; the events that arrived stay delivered."""
+    """The connection ended before the provider's end marker; the events that arrived stay delivered.
+
+    ``connection_lost`` is true when the connection broke (reset, closed mid-chunk)
+    rather than the body ending cleanly without the end marker; only a lost
+    connection is retried, and only before the first event.
+    """
+
+    def __init__(self, message: str, *, connection_lost: bool = False) -> None:
+        self.connection_lost = connection_lost
+        super().__init__(message)
 
 
 class StreamTimeoutError(RxLLMError):
@@ -98,6 +109,14 @@ class StreamTimeoutError(RxLLMError):
         self.which = which
         self.seconds = seconds
         super().__init__(f"{which} timeout: no progress within {seconds:g} s")
+
+
+class ResponseTooLargeError(RxLLMError):
+    """The response body grew past ``max_response_size`` bytes; the connection is closed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the response exceeded {limit} bytes (raise max_response_size to allow it)")
 
 
 class ChunkDecodeError(RxLLMError):

@@ -30,13 +30,25 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from rxllm import _log
 from rxllm._http import HttpClient
 from rxllm.control import PauseControl
-from rxllm.errors import EventLoopError, EventTooLargeError, SseError
+from rxllm.errors import EventLoopError, EventTooLargeError, ResponseTooLargeError, SseError
 
-__all__ = ["DEFAULT_MAX_EVENT_SIZE", "LineSplitter", "SseDecoder", "SseEvent", "sse_source"]
+__all__ = [
+    "DEFAULT_MAX_EVENT_SIZE",
+    "DEFAULT_MAX_RESPONSE_SIZE",
+    "LineSplitter",
+    "SseDecoder",
+    "SseEvent",
+    "sse_source",
+]
 
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
+"""The largest server-sent event accepted, in bytes (``EventTooLargeError`` beyond)."""
+
+DEFAULT_MAX_RESPONSE_SIZE = 256 * 1024 * 1024
+"""The largest whole response body accepted, in bytes (``ResponseTooLargeError`` beyond)."""
 
 
 class SseEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -376,6 +388,7 @@ def sse_source(
     headers: Mapping[str, str],
     pause: PauseControl | None = None,
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
 ) -> Observable[SseEvent]:
     """A cold Observable: each subscription POSTs ``body`` once and emits the reply's events.
 
@@ -387,6 +400,8 @@ def sse_source(
 
     * Exactly one request per subscription; it never reconnects or re-sends.
     * A non-2xx reply is a ``ProviderError`` with the provider's own message.
+    * More than ``max_response_size`` bytes of body (``None``: no bound) is a
+      ``ResponseTooLargeError``; the connection is closed.
     * Disposing cancels the request task, which closes the HTTP response.
     * With ``pause``, the body is not read while paused (TCP flow control holds
       the server back); the events of a piece already read are still emitted,
@@ -409,10 +424,16 @@ def sse_source(
 
         async def pump() -> None:
             decoder = SseDecoder(max_event_size=max_event_size)
+            received = 0
             try:
                 async with client.open_stream(url, body=body, headers=headers) as pieces:
                     async for piece in pieces:
+                        received += len(piece)
+                        if max_response_size is not None and received > max_response_size:
+                            raise ResponseTooLargeError(max_response_size)
                         for event in decoder.feed(piece):
+                            if _log.is_enabled():
+                                _log.log("TRACE", f"SSE event {event.event!r}, {len(event.data)} characters")
                             observer.on_next(event)
                             if disposed:
                                 return

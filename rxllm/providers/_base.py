@@ -2,8 +2,14 @@
 
 ::
 
-    stream(request) = sse_source(POST body) ─► parse_chunk(dialect) ─► accumulate_tool_calls()
-                        ─► dedupe_final() ─► pause_gate(control)      (the gate only with pause=...)
+    attempt = sse_source(POST body) ─► progress_timeout(first_event, idle) ─► parse_chunk(dialect)
+                ─► accumulate_tool_calls() ─► dedupe_final()
+    stream(request) = attempt ─► retry_before_first_event(policy) ─► total_timeout(total)
+                ─► pause_gate(control)                                (the gate only with pause=...)
+
+A retry re-subscribes ``attempt``, which sends the request anew with fresh
+parser and accumulator state; it happens only while ``attempt`` has emitted
+nothing, so no event is ever delivered twice.
 
 A provider subclass says where to POST, which headers carry the key, how a
 ``CompletionRequest`` becomes the body, and which dialect reads the reply.
@@ -13,23 +19,33 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
-from reactivex import Observable
+from reactivex import Observable, abc
 
-from rxllm._http import HttpClient
+from rxllm import _log
+from rxllm._http import HttpClient, safe_url
 from rxllm._version import __version__
 from rxllm.control import PauseControl
 from rxllm.errors import InsecureTransportError
-from rxllm.events import AssistantEvent
+from rxllm.events import AssistantEvent, Final
 from rxllm.operators import accumulate_tool_calls, dedupe_final, parse_chunk, pause_gate
 from rxllm.request import CompletionRequest
-from rxllm.sse import DEFAULT_MAX_EVENT_SIZE, sse_source
+from rxllm.retry import (
+    RETRY_ERROR_TYPES,
+    RETRY_STATUSES,
+    Backoff,
+    Retry,
+    RetryPolicy,
+    retry_before_first_event,
+)
+from rxllm.sse import DEFAULT_MAX_EVENT_SIZE, DEFAULT_MAX_RESPONSE_SIZE, sse_source
+from rxllm.timeouts import Timeouts, progress_timeout, total_timeout
 from rxllm.typing import Dialect
 
 __all__ = ["Provider"]
@@ -49,6 +65,10 @@ class Provider:
     base_url_env: str = ""
     default_base_url: str = ""
     dialect: Dialect
+    retry_statuses: frozenset[int] = RETRY_STATUSES
+    """HTTP statuses retried before the first event; a subclass may add its own (Anthropic: 529)."""
+    retry_error_types: frozenset[str] = RETRY_ERROR_TYPES
+    """``ProviderError.type`` values that, inside a 200 stream before the first event, are retried."""
 
     def __init__(
         self,
@@ -58,15 +78,28 @@ class Provider:
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
         allow_insecure_http: bool = False,
+        max_retries: int = 2,
+        backoff: Backoff | None = None,
+        timeouts: Timeouts | None = None,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         self.model = model
-        self._api_key = api_key if api_key is not None else os.environ.get(self.api_key_env) or None
+        key = api_key if api_key is not None else os.environ.get(self.api_key_env) or None
+        self._api_key = _Secret(key) if key else None
         self.base_url = (base_url or os.environ.get(self.base_url_env) or self.default_base_url).rstrip("/")
         self.max_event_size = max_event_size
+        self.max_response_size = max_response_size
+        self.timeouts = timeouts if timeouts is not None else Timeouts()
+        self.retry_policy = RetryPolicy(
+            max_retries=max_retries,
+            backoff=backoff if backoff is not None else Backoff(),
+            statuses=self.retry_statuses,
+            error_types=self.retry_error_types,
+        )
         if self._api_key and not allow_insecure_http:
             _refuse_plain_http(self.base_url)
-        self._http = HttpClient(session=session)
+        self._http = HttpClient(session=session, connect_timeout=self.timeouts.connect)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
@@ -95,7 +128,9 @@ class Provider:
             "user-agent": f"rxllm/{__version__}",
         }
         if self._api_key:
-            headers.update(self.auth_headers(self._api_key))
+            # The values that carry the key show as a placeholder in any repr (tracebacks with
+            # variables, debuggers); on the wire they are the key.
+            headers.update({name: _Secret(value) for name, value in self.auth_headers(self._api_key).items()})
         return headers
 
     def stream(
@@ -103,19 +138,49 @@ class Provider:
     ) -> Observable[AssistantEvent]:
         """One completion turn as a cold Observable of assistant events, ``Final`` last.
 
-        Each subscription sends the request once. Disposing closes the
-        connection; ``pause`` holds delivery and stops reading the socket.
+        Each subscription sends the request once, and again (up to
+        ``max_retries`` times) only after a retryable failure before the first
+        event (see ``rxllm.retry``). ``timeouts`` bound it (see
+        ``rxllm.Timeouts``). Disposing closes the connection; ``pause`` holds
+        delivery and stops reading the socket, and stops the timeout clocks.
         """
         body = _encoder.encode(self.request_body(request))
-        events: Observable[AssistantEvent] = sse_source(
+        timeouts = self.timeouts
+        attempt: Observable[AssistantEvent] = sse_source(
             self._http,
             self.url,
             body=body,
             headers=self.headers(),
             pause=pause,
             max_event_size=self.max_event_size,
-        ).pipe(parse_chunk(self.dialect), accumulate_tool_calls(), dedupe_final())
+            max_response_size=self.max_response_size,
+        ).pipe(
+            progress_timeout(timeouts.first_event, timeouts.idle, pause=pause),
+            parse_chunk(self.dialect),
+            accumulate_tool_calls(),
+            dedupe_final(),
+        )
+        events = attempt.pipe(
+            retry_before_first_event(self.retry_policy, on_retry=self._log_retry),
+            total_timeout(timeouts.total, pause=pause),
+            _logged(self.model, safe_url(self.url)),
+        )
         return events if pause is None else events.pipe(pause_gate(pause))
+
+    def _log_retry(self, retry: Retry) -> None:
+        _log.log(
+            "WARNING",
+            f"retrying {self.model} in {retry.delay:.2f} s (retry {retry.attempt} of {retry.max_retries}): "
+            f"{retry.reason}",
+            operation="chat",
+            model=self.model,
+            fields={
+                "rxllm.attempt": retry.attempt,
+                "rxllm.delay": retry.delay,
+                "rxllm.reason": retry.reason,
+                "error.type": type(retry.error).__name__,
+            },
+        )
 
     async def aclose(self) -> None:
         """Close the session this provider made (a session passed in stays open)."""
@@ -128,6 +193,67 @@ class Provider:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+class _Secret(str):
+    """A string that holds a secret: the same text everywhere, except in ``repr()``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<secret>'"
+
+
+def _logged(model: str, url: str) -> Callable[[Observable[AssistantEvent]], Observable[AssistantEvent]]:
+    """Log a turn's start, end (with usage) and failure; with logging off, subscribe straight through."""
+
+    def _logged_(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
+        def subscribe(
+            observer: abc.ObserverBase[AssistantEvent],
+            scheduler: abc.SchedulerBase | None = None,
+        ) -> abc.DisposableBase:
+            if not _log.is_enabled():
+                return source.subscribe(observer, scheduler=scheduler)
+            _log.log("DEBUG", f"streaming {model} from {url}", operation="chat", model=model)
+            final: list[Final] = []
+
+            def on_next(event: AssistantEvent) -> None:
+                if isinstance(event, Final):
+                    final.append(event)
+                observer.on_next(event)
+
+            def on_error(error: Exception) -> None:
+                _log.log(
+                    "DEBUG",
+                    f"{model} stream failed: {type(error).__name__}",
+                    operation="chat",
+                    model=model,
+                    fields={"error.type": type(error).__name__},
+                )
+                observer.on_error(error)
+
+            def on_completed() -> None:
+                end = final[-1] if final else Final()
+                _log.log(
+                    "DEBUG",
+                    f"{model} turn complete ({end.finish_reason})",
+                    operation="chat",
+                    model=model,
+                    input_tokens=end.usage.input_tokens,
+                    output_tokens=end.usage.output_tokens,
+                    fields={
+                        "gen_ai.response.id": end.response_id,
+                        "gen_ai.response.model": end.model,
+                        "gen_ai.response.finish_reasons": [end.finish_reason] if end.finish_reason else [],
+                    },
+                )
+                observer.on_completed()
+
+            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+        return Observable(subscribe)
+
+    return _logged_
 
 
 def _refuse_plain_http(base_url: str) -> None:
