@@ -98,7 +98,9 @@ async def test_two_turn_weather_run(sse_server: Any, openai: Callable[[str], Ope
         arguments={"city": "Paris"},
     )
     assert result.events == [
-        ToolCallDelta(id="call_w1", internal_call_id=internal, name="get_weather", arguments_delta='{"city":'),
+        ToolCallDelta(
+            id="call_w1", internal_call_id=internal, name="get_weather", arguments_delta='{"city":'
+        ),
         ToolCallDelta(id="call_w1", internal_call_id=internal, arguments_delta=' "Paris"}'),
         call,
         Final(
@@ -620,3 +622,27 @@ async def test_reasoning_is_kept_in_the_turns_history_message(
     assert final.history[-1] == Message(
         role="assistant", content=(ReasoningPart(text="Six times seven."), TextPart(text="42"))
     )
+
+
+async def test_a_raising_tool_logs_its_traceback(
+    sse_server: Any, openai: Callable[[str], OpenAIChat]
+) -> None:
+    from loguru import logger
+
+    server = await sse_server(
+        [Reply(tool_turn(("call_x", "broken", '{"x": 3}'))), Reply(text_turn("Sorry."))]
+    )
+    records: list[Any] = []
+    logger.enable("rxllm")
+    sink = logger.add(records.append, level="WARNING", format="{message}\n{exception}")
+    try:
+        result = await collect_events(Agent(openai(server.base_url), tools=[broken]).stream_prompt("Try it."))
+    finally:
+        logger.remove(sink)
+        logger.disable("rxllm")
+    assert result.completed
+    (message,) = records
+    assert message.record["message"] == "tool broken raised ValueError"
+    assert message.record["extra"]["gen_ai.tool.name"] == "broken"
+    assert "ValueError: cannot handle 3" in str(message)
+    assert "Traceback" in str(message)
