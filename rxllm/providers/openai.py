@@ -1,10 +1,15 @@
-"""OpenAI: Chat Completions, which OpenAI-compatible servers speak too.
+"""OpenAI: Chat Completions, which OpenAI-compatible servers speak too, and the Responses API.
 
 ``OpenAIChat`` serves OpenAI itself and every server with a compatible
 ``/v1/chat/completions`` (Ollama, vLLM, llama.cpp, LiteLLM, OpenRouter, DeepSeek)::
 
     provider = OpenAIChat("llama3.2", base_url="http://localhost:11434/v1")
     provider.stream(CompletionRequest([Message.user("Hi")])).subscribe(print)
+
+``OpenAIResponses`` speaks ``/v1/responses``: reasoning summaries, reasoning items
+carried forward between turns, and usage with cached and reasoning tokens::
+
+    provider = OpenAIResponses("gpt-5-mini")
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ from typing import Any
 
 import msgspec
 
-from rxllm.messages import Message, TextPart, ToolCallPart, ToolResultPart
+from rxllm.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from rxllm.providers._base import Provider
 from rxllm.providers._openai_chat import OpenAIChatDialect
+from rxllm.providers._openai_responses import OpenAIResponsesDialect
 from rxllm.request import CompletionRequest
 from rxllm.typing import ToolSpec
 
-__all__ = ["OpenAIChat"]
+__all__ = ["OpenAIChat", "OpenAIResponses"]
 
 
 class OpenAIChat(Provider):
@@ -107,3 +113,113 @@ def _arguments_text(arguments: Any) -> str:
     if isinstance(arguments, str):
         return arguments
     return msgspec.json.encode(arguments).decode()
+
+
+class OpenAIResponses(Provider):
+    """Streams the Responses API from ``{base_url}/responses``.
+
+    ``api_key`` defaults to ``OPENAI_API_KEY``, ``base_url`` to ``OPENAI_BASE_URL`` or
+    ``https://api.openai.com/v1``. The body: ``input`` items from the history,
+    ``instructions`` from the preamble, tools in the Responses function form,
+    ``temperature``, ``max_output_tokens`` from ``max_tokens``, ``tool_choice`` as
+    given, then ``params`` merged last.
+
+    History becomes input items: user, system and assistant text as ``message``
+    items; a ``ToolCallPart`` as a ``function_call`` item (with its item ``id`` when
+    it has one of its own, i.e. ``id != call_id``: ids minted by other providers are
+    no Responses item ids); a ``ToolResultPart`` as a ``function_call_output``
+    paired by ``call_id``; a ``ReasoningPart`` with an ``id`` (one this API returned)
+    as a ``reasoning`` item with its summary and, when it has one, its
+    ``encrypted_content``, in its place before the call it led to. Reasoning without
+    an id (another provider's) is not sent.
+
+    ``include: ["reasoning.encrypted_content"]`` is not requested by default: with
+    the default ``store: true`` the server keeps reasoning items and the carried
+    ``id`` is enough, and non-reasoning models gain nothing from it. For stateless
+    use (``store: false``, zero data retention) pass both in ``params``::
+
+        params={"store": False, "include": ["reasoning.encrypted_content"]}
+
+    and the encrypted reasoning is then carried forward too.
+    """
+
+    api_key_env = "OPENAI_API_KEY"
+    base_url_env = "OPENAI_BASE_URL"
+    default_base_url = "https://api.openai.com/v1"
+    dialect = OpenAIResponsesDialect()
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/responses"
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {api_key}"}
+
+    def request_body(self, request: CompletionRequest) -> dict[str, Any]:
+        items: list[dict[str, Any]] = []
+        for message in request.messages:
+            items.extend(_input_items(message))
+        body: dict[str, Any] = {"model": self.model, "input": items, "stream": True}
+        if request.preamble is not None:
+            body["instructions"] = request.preamble
+        if request.tools:
+            body["tools"] = [_responses_tool(tool) for tool in request.tools]
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            body["max_output_tokens"] = request.max_tokens
+        if request.params:
+            body.update(request.params)
+        return body
+
+
+def _responses_tool(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": dict(tool.parameters),
+    }
+
+
+def _input_items(message: Message) -> list[dict[str, Any]]:
+    """One history entry as Responses input items, in the order of its parts."""
+    items: list[dict[str, Any]] = []
+    text: list[str] = []
+
+    def flush_text() -> None:
+        if text:
+            items.append({"type": "message", "role": message.role, "content": "".join(text)})
+            text.clear()
+
+    for part in message.content:
+        if isinstance(part, TextPart):
+            text.append(part.text)
+            continue
+        flush_text()
+        if isinstance(part, ToolResultPart):
+            items.append({"type": "function_call_output", "call_id": part.call_id, "output": part.content})
+        elif isinstance(part, ToolCallPart):
+            item: dict[str, Any] = {
+                "type": "function_call",
+                "call_id": part.call_id,
+                "name": part.name,
+                "arguments": _arguments_text(part.arguments),
+            }
+            if part.id and part.id != part.call_id:
+                item["id"] = part.id
+            items.append(item)
+        elif isinstance(part, ReasoningPart) and part.id is not None:
+            items.append(_reasoning_item(part))
+    flush_text()
+    return items
+
+
+def _reasoning_item(part: ReasoningPart) -> dict[str, Any]:
+    summary = [{"type": "summary_text", "text": part.text}] if part.text else []
+    item: dict[str, Any] = {"type": "reasoning", "id": part.id, "summary": summary}
+    if part.encrypted_content is not None:
+        item["encrypted_content"] = part.encrypted_content
+    return item
