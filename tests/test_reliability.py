@@ -1,0 +1,440 @@
+"""Fault injection end to end: each fault, its documented outcome, the requests the server saw.
+
+Every test checks the exact events delivered, so nothing is lost or duplicated
+across retries, and the exact number of requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from conftest import collect_events
+from fault_server import (
+    DONE,
+    MODEL,
+    ROLE,
+    FaultServer,
+    StartFaultServer,
+    Step,
+    chat_chunk,
+    fault_server,
+    in_stream_error,
+    text_stream,
+)
+
+from rxllm.errors import (
+    ChunkDecodeError,
+    EventTooLargeError,
+    ProviderError,
+    ResponseTooLargeError,
+    StreamTimeoutError,
+    StreamTruncatedError,
+    TransportError,
+)
+from rxllm.events import Final, TextDelta
+from rxllm.messages import Message
+from rxllm.providers.openai import OpenAIChat
+from rxllm.request import CompletionRequest
+from rxllm.retry import Backoff
+from rxllm.timeouts import Timeouts
+
+__all__ = ["fault_server"]
+
+HELLO = CompletionRequest([Message.user("Hello")])
+FAST = Backoff(initial=0.01, maximum=0.02)
+WHOLE = text_stream("Hel", "lo")
+FINAL = Final(finish_reason="stop", response_id="chatcmpl-1", model=MODEL)
+EVENTS = [TextDelta(text="Hel"), TextDelta(text="lo"), FINAL]
+
+
+@pytest.fixture
+async def chat() -> AsyncIterator[Callable[..., OpenAIChat]]:
+    made: list[OpenAIChat] = []
+
+    def make(server: FaultServer, **options: Any) -> OpenAIChat:
+        options.setdefault("backoff", FAST)
+        made.append(OpenAIChat(MODEL, api_key="sk-test", base_url=server.base_url, **options))
+        return made[-1]
+
+    yield make
+    for provider in made:
+        await provider.aclose()
+
+
+Chat = Callable[..., OpenAIChat]
+
+
+async def test_drop_before_the_first_byte_then_success(fault_server: StartFaultServer, chat: Chat) -> None:
+    server = await fault_server(Step(drop_at_once=True), Step(pieces=WHOLE))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert (result.events, result.completed) == (EVENTS, True)
+    assert server.request_count == 2
+
+
+async def test_drop_before_the_first_byte_every_time(fault_server: StartFaultServer, chat: Chat) -> None:
+    server = await fault_server(Step(drop_at_once=True))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert result.events == []
+    assert isinstance(result.error, TransportError)
+    assert str(result.error).startswith(f"could not reach {server.base_url}/chat/completions: ")
+    assert server.request_count == 3
+
+
+async def test_drop_mid_stream_after_content_is_not_retried(
+    fault_server: StartFaultServer, chat: Chat
+) -> None:
+    server = await fault_server(Step(pieces=WHOLE[:2], ending="drop"), Step(pieces=WHOLE))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert result.events == [TextDelta(text="Hel")]
+    assert isinstance(result.error, StreamTruncatedError)
+    assert result.error.connection_lost
+    assert str(result.error).startswith("the connection dropped mid-stream")
+    assert server.request_count == 1
+
+
+async def test_drop_mid_stream_before_any_event_is_retried(
+    fault_server: StartFaultServer, chat: Chat
+) -> None:
+    # The role chunk gives no user-visible event: nothing was delivered, so a retry duplicates nothing.
+    server = await fault_server(Step(pieces=[ROLE, WHOLE[1][:20]], ending="drop"), Step(pieces=WHOLE))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert (result.events, result.completed) == (EVENTS, True)
+    assert server.request_count == 2
+
+
+async def test_429_with_retry_after_then_success(fault_server: StartFaultServer, chat: Chat) -> None:
+    limited = Step(
+        status=429,
+        headers={"content-type": "application/json", "retry-after": "0.3"},
+        body=b'{"error": {"message": "Rate limit reached", "type": "requests", '
+        b'"code": "rate_limit_exceeded"}}',
+    )
+    server = await fault_server(limited, Step(pieces=WHOLE))
+    started = time.monotonic()
+    result = await collect_events(chat(server).stream(HELLO))
+    assert (result.events, result.completed) == (EVENTS, True)
+    assert server.request_count == 2
+    assert time.monotonic() - started >= 0.3, "Retry-After is honoured, not the (shorter) backoff"
+
+
+async def test_429_with_retry_after_ms(fault_server: StartFaultServer, chat: Chat) -> None:
+    limited = Step(status=429, headers={"retry-after-ms": "250", "retry-after": "30"}, body=b"slow down")
+    server = await fault_server(limited, Step(pieces=WHOLE))
+    started = time.monotonic()
+    result = await collect_events(chat(server).stream(HELLO))
+    assert (result.events, result.completed) == (EVENTS, True)
+    assert server.request_count == 2
+    assert time.monotonic() - started >= 0.25
+
+
+async def test_retry_after_longer_than_the_cap_is_not_retried(
+    fault_server: StartFaultServer, chat: Chat
+) -> None:
+    limited = Step(status=429, headers={"retry-after": "3600"}, body=b"come back tomorrow")
+    server = await fault_server(limited, Step(pieces=WHOLE))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert isinstance(result.error, ProviderError)
+    assert (result.error.status, result.error.retry_after, result.error.message) == (
+        429,
+        3600.0,
+        "come back tomorrow",
+    )
+    assert server.request_count == 1
+
+
+async def test_503_twice_then_success(fault_server: StartFaultServer, chat: Chat) -> None:
+    unavailable = Step(
+        status=503, body=b'{"error": {"message": "Service Unavailable", "type": "server_error"}}'
+    )
+    server = await fault_server(unavailable, unavailable, Step(pieces=WHOLE))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert (result.events, result.completed) == (EVENTS, True)
+    assert server.request_count == 3
+
+
+async def test_503_forever(fault_server: StartFaultServer, chat: Chat) -> None:
+    server = await fault_server(Step(status=503, body=b'{"error": {"message": "Service Unavailable"}}'))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert result.events == []
+    assert isinstance(result.error, ProviderError)
+    assert (result.error.status, result.error.message) == (503, "Service Unavailable")
+    assert server.request_count == 3
+
+
+async def test_max_retries_zero_sends_once(fault_server: StartFaultServer, chat: Chat) -> None:
+    server = await fault_server(Step(status=503, body=b"busy"))
+    result = await collect_events(chat(server, max_retries=0).stream(HELLO))
+    assert isinstance(result.error, ProviderError) and result.error.status == 503
+    assert server.request_count == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message", "type_", "code"),
+    [
+        (
+            401,
+            b'{"error": {"message": "Incorrect API key provided: sk-te**st.", '
+            b'"type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}',
+            "Incorrect API key provided: sk-te**st.",
+            "invalid_request_error",
+            "invalid_api_key",
+        ),
+        (
+            400,
+            b'{"error": {"message": "Invalid value for \'temperature\'", '
+            b'"type": "invalid_request_error", "param": "temperature", "code": "invalid_value"}}',
+            "Invalid value for 'temperature'",
+            "invalid_request_error",
+            "invalid_value",
+        ),
+        (
+            403,
+            b'{"error": {"message": "forbidden", "type": "permission_error"}}',
+            "forbidden",
+            "permission_error",
+            None,
+        ),
+        (
+            404,
+            b'{"error": {"message": "no such model", "type": "not_found_error"}}',
+            "no such model",
+            "not_found_error",
+            None,
+        ),
+        (422, b'{"detail": "unprocessable"}', "unprocessable", None, None),
+    ],
+)
+async def test_client_errors_are_never_retried(
+    fault_server: StartFaultServer,
+    chat: Chat,
+    status: int,
+    body: bytes,
+    message: str,
+    type_: str | None,
+    code: str | None,
+) -> None:
+    server = await fault_server(
+        Step(status=status, headers={"content-type": "application/json", "x-request-id": "req_9"}, body=body),
+        Step(pieces=WHOLE),
+    )
+    result = await collect_events(chat(server).stream(HELLO))
+    assert result.events == []
+    error = result.error
+    assert isinstance(error, ProviderError)
+    assert (error.status, error.message, error.type, error.code, error.request_id) == (
+        status,
+        message,
+        type_,
+        code,
+        "req_9",
+    )
+    assert server.request_count == 1
+
+
+async def test_malformed_chunk(fault_server: StartFaultServer, chat: Chat) -> None:
+    server = await fault_server(
+        Step(pieces=[ROLE, WHOLE[1], b'data: {"choices": [{"delta": \n\n', *WHOLE[2:]])
+    )
+    result = await collect_events(chat(server).stream(HELLO))
+    assert result.events == [TextDelta(text="Hel")]
+    assert isinstance(result.error, ChunkDecodeError)
+    assert result.error.data == '{"choices": [{"delta": '
+    assert server.request_count == 1
+
+
+async def test_malformed_first_chunk_is_not_retried(fault_server: StartFaultServer, chat: Chat) -> None:
+    # Bytes the provider does not document will not improve on a second request.
+    server = await fault_server(Step(pieces=[b"data: {oops\n\n", *WHOLE]))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert result.events == []
+    assert isinstance(result.error, ChunkDecodeError)
+    assert server.request_count == 1
+
+
+async def test_stall_longer_than_the_idle_timeout(fault_server: StartFaultServer, chat: Chat) -> None:
+    server = await fault_server(Step(pieces=WHOLE[:2], ending="stall", stall=30))
+    started = time.monotonic()
+    result = await collect_events(chat(server, timeouts=Timeouts(idle=0.3)).stream(HELLO))
+    assert result.events == [TextDelta(text="Hel")]
+    assert isinstance(result.error, StreamTimeoutError)
+    assert (result.error.which, result.error.seconds) == ("idle", 0.3)
+    assert str(result.error) == "idle timeout: no progress within 0.3 s"
+    assert time.monotonic() - started >= 0.3
+    await asyncio.wait_for(server.all_closed.wait(), 2)  # the timeout closed the connection
+    assert server.request_count == 1
+
+
+async def test_stall_before_any_event_is_a_first_event_timeout(
+    fault_server: StartFaultServer, chat: Chat
+) -> None:
+    server = await fault_server(Step(pieces=[ROLE], ending="stall", stall=30))
+    result = await collect_events(chat(server, timeouts=Timeouts(first_event=5, idle=0.2)).stream(HELLO))
+    # The role chunk is a server-sent event: the first one arrived, so the idle limit applies.
+    assert isinstance(result.error, StreamTimeoutError) and result.error.which == "idle"
+    assert result.events == []
+    assert server.request_count == 1, "timeouts after the request reached the server are not retried"
+
+
+async def test_comment_keep_alives_do_not_reset_the_idle_timeout(
+    fault_server: StartFaultServer, chat: Chat
+) -> None:
+    server = await fault_server(Step(pieces=WHOLE[:2], ending="ping", delay=0.02))
+    result = await collect_events(chat(server, timeouts=Timeouts(idle=0.3)).stream(HELLO))
+    assert result.events == [TextDelta(text="Hel")]
+    assert isinstance(result.error, StreamTimeoutError) and result.error.which == "idle"
+    await asyncio.wait_for(server.all_closed.wait(), 2)
+    assert server.request_count == 1
+
+
+async def test_one_byte_at_a_time(fault_server: StartFaultServer, chat: Chat) -> None:
+    pieces = text_stream("Grüße, ", "你好 🌍", "!")
+    server = await fault_server(Step(pieces=pieces, bytewise=True))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert result.events == [
+        TextDelta(text="Grüße, "),
+        TextDelta(text="你好 🌍"),
+        TextDelta(text="!"),
+        FINAL,
+    ]
+    assert result.completed
+    assert server.request_count == 1
+
+
+async def test_oversized_event(fault_server: StartFaultServer, chat: Chat) -> None:
+    big = chat_chunk({"content": "x" * 5000})
+    server = await fault_server(Step(pieces=[ROLE, WHOLE[1], big, *WHOLE[2:]]))
+    result = await collect_events(chat(server, max_event_size=4096).stream(HELLO))
+    assert result.events == [TextDelta(text="Hel")]
+    assert isinstance(result.error, EventTooLargeError)
+    assert result.error.limit == 4096
+    assert server.request_count == 1
+
+
+async def test_response_over_the_total_size_bound(fault_server: StartFaultServer, chat: Chat) -> None:
+    pieces = [ROLE, *(chat_chunk({"content": f"{i:04}"}) for i in range(100)), chat_chunk({}, "stop"), DONE]
+    server = await fault_server(Step(pieces=pieces))
+    result = await collect_events(chat(server, max_response_size=2000).stream(HELLO))
+    assert isinstance(result.error, ResponseTooLargeError)
+    assert result.error.limit == 2000
+    assert str(result.error) == "the response exceeded 2000 bytes (raise max_response_size to allow it)"
+    texts = [event.text for event in result.events]
+    assert texts == [f"{i:04}" for i in range(len(texts))], "what arrived before the bound is kept, in order"
+    assert sum(len(piece) for piece in pieces[: len(texts) + 1]) <= 2000
+    await asyncio.wait_for(server.all_closed.wait(), 2)
+    assert server.request_count == 1
+
+
+async def test_error_event_mid_stream_is_not_retried(fault_server: StartFaultServer, chat: Chat) -> None:
+    error = in_stream_error("Upstream overloaded", "overloaded_error", "529")
+    server = await fault_server(Step(pieces=[ROLE, WHOLE[1], error]), Step(pieces=WHOLE))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert result.events == [TextDelta(text="Hel")]
+    assert isinstance(result.error, ProviderError)
+    assert (result.error.status, result.error.type, result.error.code, result.error.message) == (
+        None,
+        "overloaded_error",
+        "529",
+        "Upstream overloaded",
+    )
+    assert server.request_count == 1
+
+
+@pytest.mark.parametrize("type_", ["overloaded_error", "server_error", "api_error"])
+async def test_error_event_before_any_event_is_retried(
+    fault_server: StartFaultServer, chat: Chat, type_: str
+) -> None:
+    server = await fault_server(Step(pieces=[ROLE, in_stream_error("try again", type_)]), Step(pieces=WHOLE))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert (result.events, result.completed) == (EVENTS, True)
+    assert server.request_count == 2
+
+
+async def test_error_event_before_any_event_every_time_keeps_its_type(
+    fault_server: StartFaultServer, chat: Chat
+) -> None:
+    server = await fault_server(Step(pieces=[ROLE, in_stream_error("Overloaded", "overloaded_error")]))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert result.events == []
+    assert isinstance(result.error, ProviderError)
+    assert (result.error.type, result.error.message) == ("overloaded_error", "Overloaded")
+    assert server.request_count == 3
+
+
+async def test_non_transient_error_event_is_not_retried(fault_server: StartFaultServer, chat: Chat) -> None:
+    server = await fault_server(Step(pieces=[ROLE, in_stream_error("bad schema", "invalid_request_error")]))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert isinstance(result.error, ProviderError) and result.error.type == "invalid_request_error"
+    assert server.request_count == 1
+
+
+async def test_slow_first_event_within_the_limit(fault_server: StartFaultServer, chat: Chat) -> None:
+    server = await fault_server(Step(pieces=WHOLE, first_delay=0.3))
+    result = await collect_events(chat(server, timeouts=Timeouts(first_event=3, idle=0.1)).stream(HELLO))
+    assert (result.events, result.completed) == (EVENTS, True)
+    assert server.request_count == 1
+
+
+async def test_slow_first_event_beyond_the_limit(fault_server: StartFaultServer, chat: Chat) -> None:
+    server = await fault_server(Step(pieces=WHOLE, first_delay=5))
+    result = await collect_events(chat(server, timeouts=Timeouts(first_event=0.3)).stream(HELLO))
+    assert result.events == []
+    assert isinstance(result.error, StreamTimeoutError)
+    assert (result.error.which, result.error.seconds) == ("first_event", 0.3)
+    await asyncio.wait_for(server.all_closed.wait(), 2)
+    assert server.request_count == 1
+
+
+async def test_a_clean_end_without_the_end_marker_is_not_retried(
+    fault_server: StartFaultServer, chat: Chat
+) -> None:
+    server = await fault_server(Step(pieces=[ROLE]), Step(pieces=WHOLE))
+    result = await collect_events(chat(server).stream(HELLO))
+    assert isinstance(result.error, StreamTruncatedError) and not result.error.connection_lost
+    assert server.request_count == 1
+
+
+async def test_disposing_during_the_backoff_sends_nothing_more(
+    fault_server: StartFaultServer, chat: Chat
+) -> None:
+    server = await fault_server(Step(status=503, body=b"busy"), Step(pieces=WHOLE))
+    events: list[Any] = []
+    provider = chat(server, backoff=Backoff(initial=0.5, maximum=0.5, jitter=0))
+    subscription = provider.stream(HELLO).subscribe(
+        events.append, events.append, lambda: events.append("done")
+    )
+    while server.request_count < 1:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    subscription.dispose()
+    await asyncio.sleep(0.8)
+    assert events == []
+    assert server.request_count == 1
+
+
+async def test_529_is_retried_where_the_provider_says_so(fault_server: StartFaultServer) -> None:
+    class Overloadable(OpenAIChat):
+        retry_statuses = OpenAIChat.retry_statuses | {529}
+
+    overloaded = Step(
+        status=529, body=b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}'
+    )
+    server = await fault_server(overloaded, Step(pieces=WHOLE))
+    async with Overloadable(MODEL, base_url=server.base_url, backoff=FAST) as provider:
+        result = await collect_events(provider.stream(HELLO))
+    assert (result.events, result.completed) == (EVENTS, True)
+    assert server.request_count == 2
+
+    plain = await fault_server(overloaded, Step(pieces=WHOLE))
+    async with OpenAIChat(MODEL, base_url=plain.base_url, backoff=FAST) as provider:
+        result = await collect_events(provider.stream(HELLO))
+    assert isinstance(result.error, ProviderError)
+    assert (result.error.status, result.error.type, result.error.message) == (
+        529,
+        "overloaded_error",
+        "Overloaded",
+    )
+    assert plain.request_count == 1
