@@ -91,8 +91,8 @@ def agent(
     allows none). A run whose last allowed turn still calls tools ends with
     ``MaxTurnsError``; those tools are not run, and the error's history answers
     each of their calls with an error result saying so, so it is valid to send
-    again. A turn cut short by ``finish_reason == "length"`` never runs its
-    tools: its calls may be incomplete.
+    again. A turn cut short at its output limit (``length``, ``max_tokens``,
+    ``incomplete:...``) never runs its tools: its calls may be incomplete.
 
     ``tool_concurrency`` tools of one turn run at once (sync tools in worker
     threads, async tools as tasks); results are emitted and recorded in call
@@ -255,7 +255,7 @@ class _Run:
 
     def next_step(self, number: int, response: CompletionResponse) -> Observable[AgentEvent]:
         calls = response.tool_calls
-        if not calls or response.finish_reason == "length":
+        if not calls or _cut_short(response.finish_reason):
             # A turn cut by its length limit may hold half-sent calls: never run them.
             answer = CompletionResponse(text=response.text, reasoning_blocks=response.reasoning_blocks)
             self.messages.append(answer.assistant_message())
@@ -380,6 +380,17 @@ class _Run:
     def stop_if(self, decision: Terminate | Skip | None) -> None:
         if isinstance(decision, Terminate):
             raise PromptCancelledError(decision.reason, self.messages)
+
+
+def _cut_short(finish_reason: str | None) -> bool:
+    """Whether a turn ended at its output limit, in each provider's words.
+
+    Chat Completions says ``length``, Anthropic ``max_tokens``, and the
+    Responses dialect ``incomplete:<reason>``.
+    """
+    if finish_reason is None:
+        return False
+    return finish_reason in ("length", "max_tokens") or finish_reason.startswith("incomplete:")
 
 
 def _in_order() -> Callable[[Observable[tuple[int, ToolResult]]], Observable[AgentEvent]]:

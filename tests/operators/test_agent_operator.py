@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pytest
 import reactivex
 from reactivex import Observable
 from reactivex.notification import OnError, OnNext
@@ -51,14 +52,13 @@ a, b = TextDelta(text="Hel"), TextDelta(text="lo")
 f = Final(usage=Usage(input_tokens=3, output_tokens=2, total_tokens=5), finish_reason="stop")
 call = ToolCall(id="c1", call_id="c1", internal_call_id="rx_1", name="clock", arguments={})
 t = Final(usage=Usage(input_tokens=4, output_tokens=1, total_tokens=5), finish_reason="tool_calls")
-cut = Final(usage=Usage(input_tokens=4, output_tokens=1, total_tokens=5), finish_reason="length")
 hello = FinalResponse(
     text="Hello",
     usage=f.usage,
     history=(Message.user("hi"), Message.assistant("Hello")),
     turns=1,
 )
-values: dict[str | float, object] = {"a": a, "b": b, "f": f, "F": hello, "c": call, "t": t, "x": cut}
+values: dict[str | float, object] = {"a": a, "b": b, "f": f, "F": hello, "c": call, "t": t}
 
 
 def test_a_text_run_ends_with_one_final_response() -> None:
@@ -135,13 +135,16 @@ def test_the_last_allowed_turn_calling_tools_is_max_turns_error() -> None:
     assert len(model.requests) == 1
 
 
-def test_a_turn_cut_by_length_ends_the_run_without_its_tools() -> None:
+@pytest.mark.parametrize("reason", ["length", "max_tokens", "incomplete:max_output_tokens"])
+def test_a_turn_cut_by_its_output_limit_ends_the_run_without_its_tools(reason: str) -> None:
+    # Chat Completions, Anthropic and the Responses dialect each say it in their own words.
+    cut = Final(usage=Usage(input_tokens=4, output_tokens=1, total_tokens=5), finish_reason=reason)
     cut_response = FinalResponse(
         text="", usage=cut.usage, history=(Message.user("hi"), Message(role="assistant")), turns=1
     )
-    local: dict[str | float, object] = {**values, "R": cut_response}
+    local: dict[str | float, object] = {**values, "x": cut, "R": cut_response}
     with marbles_testing() as (start, cold, _hot, exp):
-        model = FakeModel([lambda: cold("-c-x-|", values, None)])
+        model = FakeModel([lambda: cold("-c-x-|", local, None)])
         assert start(cold("p|", {"p": "hi"}, None).pipe(agent(model))) == exp("-c-x-(R,|)", local, None)
 
 
