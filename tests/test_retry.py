@@ -1,0 +1,291 @@
+"""Which failures retry, how long apart, and the retry operator (marbles), plus retry logging end to end."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import reactivex
+from conftest import collect_events
+from fault_server import MODEL, ROLE, StartFaultServer, Step, fault_server, in_stream_error, text_stream
+from loguru import logger
+from reactivex import Observable
+from reactivex.testing import ReactiveTest, TestScheduler
+from reactivex.testing.marbles import marbles_testing
+
+import rxllm._log
+from rxllm._http import _retry_after
+from rxllm.errors import (
+    ChunkDecodeError,
+    EventTooLargeError,
+    ProviderError,
+    ResponseTooLargeError,
+    SseError,
+    StreamTimeoutError,
+    StreamTruncatedError,
+    TransportError,
+)
+from rxllm.messages import Message
+from rxllm.providers.openai import OpenAIChat
+from rxllm.request import CompletionRequest
+from rxllm.retry import (
+    NEVER_RETRY_STATUSES,
+    RETRY_STATUSES,
+    Backoff,
+    Retry,
+    RetryPolicy,
+    retry_before_first_event,
+)
+
+__all__ = ["fault_server"]
+
+on_next, on_error, on_completed, subscribe = (
+    ReactiveTest.on_next,
+    ReactiveTest.on_error,
+    ReactiveTest.on_completed,
+    ReactiveTest.subscribe,
+)
+
+BUSY = ProviderError("busy", status=503)
+DENIED = ProviderError("bad key", status=401, type="invalid_request_error")
+STEADY = RetryPolicy(backoff=Backoff(initial=2, maximum=8, jitter=0))
+values: dict[str | float, object] = {"a": "a", "b": "b"}
+
+
+def attempts(*sources: Observable[Any]) -> Observable[Any]:
+    """A cold source whose n-th subscription is ``sources[n]``."""
+    made = iter(sources)
+    return reactivex.defer(lambda _scheduler: next(made))
+
+
+# -- the operator ------------------------------------------------------------------------------------
+
+
+def test_retries_with_backoff_until_the_source_succeeds() -> None:
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = attempts(cold("#", None, BUSY), cold("--#", None, BUSY), cold("-a-b-|", values))
+        # 503 at 0, retry after 2; 503 at 4, retry after 4 (doubled); items from 9.
+        assert start(source.pipe(retry_before_first_event(STEADY))) == exp("---------a-b-|", values)
+
+
+def test_an_error_after_an_item_is_never_retried() -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(on_next(10, "a"), on_error(20, BUSY))
+    results = scheduler.start(lambda: xs.pipe(retry_before_first_event(STEADY)))
+    assert results.messages == [on_next(210, "a"), on_error(220, BUSY)]
+    assert xs.subscriptions == [subscribe(200, 220)]
+
+
+def test_a_client_error_is_never_retried() -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(on_error(10, DENIED))
+    results = scheduler.start(lambda: xs.pipe(retry_before_first_event(STEADY)))
+    assert results.messages == [on_error(210, DENIED)]
+    assert xs.subscriptions == [subscribe(200, 210)]
+
+
+def test_gives_up_after_max_retries_with_the_last_error() -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(on_error(10, BUSY))
+    results = scheduler.start(lambda: xs.pipe(retry_before_first_event(STEADY)))
+    # attempts at 200, 212 (wait 2), 226 (wait 4); the third error is delivered.
+    assert xs.subscriptions == [subscribe(200, 210), subscribe(212, 222), subscribe(226, 236)]
+    assert results.messages == [on_error(236, BUSY)]
+
+
+def test_retry_after_replaces_the_backoff() -> None:
+    limited = ProviderError("slow down", status=429, retry_after=30)
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(on_error(10, limited))
+    scheduler.start(lambda: xs.pipe(retry_before_first_event(RetryPolicy(max_retries=1))), disposed=1000)
+    assert xs.subscriptions == [subscribe(200, 210), subscribe(240, 250)]
+
+
+def test_disposing_during_the_wait_cancels_the_retry() -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(on_error(10, BUSY))
+    results = scheduler.start(lambda: xs.pipe(retry_before_first_event(STEADY)), disposed=211)
+    assert results.messages == []
+    assert xs.subscriptions == [subscribe(200, 210)]
+
+
+def test_disposing_unsubscribes_the_current_attempt() -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(on_next(50, "a"), on_completed(60))
+    results = scheduler.start(lambda: xs.pipe(retry_before_first_event(STEADY)), disposed=230)
+    assert results.messages == []
+    assert xs.subscriptions == [subscribe(200, 230)]
+
+
+def test_on_retry_hears_each_retry_with_its_reason() -> None:
+    heard: list[Retry] = []
+    with marbles_testing() as (start, cold, _hot, _exp):
+        source = attempts(cold("#", None, BUSY), cold("#", None, BUSY), cold("-a|", values))
+        start(source.pipe(retry_before_first_event(STEADY, on_retry=heard.append)))
+    assert heard == [Retry(1, 2, "HTTP 503", 2.0, BUSY), Retry(2, 2, "HTTP 503", 4.0, BUSY)]
+
+
+def test_a_source_that_fails_at_once_is_retried() -> None:
+    # ``throw`` fails while being subscribed: the retry must still be scheduled, not lost.
+    heard: list[Retry] = []
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = attempts(reactivex.throw(BUSY), cold("-a|", values))
+        result = start(source.pipe(retry_before_first_event(STEADY, on_retry=heard.append)))
+        assert result == exp("---a|", values)
+    assert len(heard) == 1
+
+
+# -- the policy --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (TransportError("could not reach"), "connection failed"),
+        (StreamTimeoutError("connect", 10), "connect timeout"),
+        (StreamTruncatedError("dropped", connection_lost=True), "connection lost before the first event"),
+        *((ProviderError("x", status=status), f"HTTP {status}") for status in sorted(RETRY_STATUSES)),
+        (ProviderError("x", status=503, type="overloaded_error"), "HTTP 503 (overloaded_error)"),
+        (ProviderError("x", type="overloaded_error"), "overloaded_error in the stream"),
+        (ProviderError("x", type="api_error"), "api_error in the stream"),
+        (ProviderError("x", type="server_error"), "server_error in the stream"),
+        (ProviderError("x", type="rate_limit_error"), "rate_limit_error in the stream"),
+        (ProviderError("x", type="timeout_error"), "timeout_error in the stream"),
+        (ProviderError("x", type="upstream", code="502"), "error 502 in the stream (upstream)"),
+    ],
+)
+def test_retryable(error: Exception, reason: str) -> None:
+    assert RetryPolicy().reason(error) == reason
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        *(ProviderError("x", status=status) for status in sorted(NEVER_RETRY_STATUSES)),
+        ProviderError("x", status=413),
+        ProviderError("x", status=529),
+        ProviderError("x", status=501),
+        ProviderError("x", type="invalid_request_error"),
+        ProviderError("x", type="invalid_request_error", code="invalid_value"),
+        ProviderError("x"),
+        StreamTimeoutError("first_event", 1),
+        StreamTimeoutError("idle", 1),
+        StreamTimeoutError("total", 1),
+        StreamTruncatedError("ended before [DONE]"),
+        ChunkDecodeError("bad", "{"),
+        SseError("invalid UTF-8"),
+        EventTooLargeError(10),
+        ResponseTooLargeError(10),
+        ValueError("a bug"),
+    ],
+)
+def test_not_retryable(error: Exception) -> None:
+    assert RetryPolicy().reason(error) is None
+    assert RetryPolicy().plan(error, 1, lambda: 0.5) is None
+
+
+def test_a_provider_adds_statuses() -> None:
+    policy = RetryPolicy(statuses=RETRY_STATUSES | {529})
+    assert policy.reason(ProviderError("Overloaded", status=529, type="overloaded_error")) == (
+        "HTTP 529 (overloaded_error)"
+    )
+
+
+def test_never_retried_statuses_cannot_be_added() -> None:
+    with pytest.raises(ValueError, match=r"HTTP \[401\] are never retried"):
+        RetryPolicy(statuses=RETRY_STATUSES | {401})
+
+
+def test_backoff_doubles_up_to_the_maximum_less_jitter() -> None:
+    backoff = Backoff(initial=0.5, maximum=3.0, jitter=0.25)
+    assert [backoff.wait(n, None, lambda: 0.0) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert [backoff.wait(n, None, lambda: 1.0) for n in (1, 2, 3)] == [0.375, 0.75, 1.5]
+
+
+def test_retry_after_is_honoured_exactly_and_capped() -> None:
+    backoff = Backoff(max_retry_after=60)
+    assert backoff.wait(1, 12.5, lambda: 1.0) == 12.5
+    assert backoff.wait(1, 0.0, lambda: 1.0) == 0.0
+    assert backoff.wait(1, 60.0, lambda: 1.0) == 60.0
+    assert backoff.wait(1, 61.0, lambda: 1.0) is None
+
+
+def test_plan_says_why_and_how_long() -> None:
+    policy = RetryPolicy(max_retries=2, backoff=Backoff(initial=1, jitter=0))
+    limited = ProviderError("x", status=429, retry_after=7)
+    assert policy.plan(limited, 1, lambda: 0.0) == ("HTTP 429, Retry-After 7 s", 7.0)
+    assert policy.plan(BUSY, 2, lambda: 0.0) == ("HTTP 503", 2.0)
+    assert policy.plan(BUSY, 3, lambda: 0.0) is None
+
+
+def test_invalid_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="max_retries"):
+        RetryPolicy(max_retries=-1)
+    with pytest.raises(ValueError, match="invalid backoff"):
+        Backoff(initial=2, maximum=1)
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after": "1.5"}, 1.5),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
+        ({"retry-after-ms": "soon", "retry-after": "9"}, 9.0),
+        ({"retry-after": "-4"}, 0.0),
+        ({"retry-after": "whenever"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_headers(headers: dict[str, str], seconds: float | None) -> None:
+    assert _retry_after(headers) == seconds
+
+
+def test_retry_after_as_an_http_date() -> None:
+    when = email.utils.formatdate(time.time() + 20, usegmt=True)
+    seconds = _retry_after({"retry-after": when})
+    assert seconds is not None and 18 <= seconds <= 20
+
+
+# -- end to end: each retry is logged with its reason ------------------------------------------------
+
+
+@pytest.fixture
+def records() -> Iterator[list[Any]]:
+    captured: list[Any] = []
+    rxllm._log.enable_logging()
+    sink = logger.add(captured.append, level="TRACE", format="{message}")
+    try:
+        yield captured
+    finally:
+        logger.remove(sink)
+        rxllm._log.disable_logging()
+
+
+async def test_each_retry_is_logged_with_its_reason(
+    fault_server: StartFaultServer, records: list[Any]
+) -> None:
+    server = await fault_server(
+        Step(status=503, body=b"busy"),
+        Step(pieces=[ROLE, in_stream_error("Overloaded", "overloaded_error")]),
+        Step(pieces=text_stream("Hi")),
+    )
+    request = CompletionRequest([Message.user("Hello")])
+    async with OpenAIChat(MODEL, base_url=server.base_url, backoff=Backoff(initial=0.01, jitter=0)) as chat:
+        result = await collect_events(chat.stream(request))
+    assert result.completed
+    retries = [r.record for r in records if r.record["level"].name == "WARNING"]
+    assert [r["message"] for r in retries] == [
+        f"retrying {MODEL} in 0.01 s (retry 1 of 2): HTTP 503",
+        f"retrying {MODEL} in 0.02 s (retry 2 of 2): overloaded_error in the stream",
+    ]
+    assert [r["extra"]["rxllm.reason"] for r in retries] == ["HTTP 503", "overloaded_error in the stream"]
+    assert [r["extra"]["error.type"] for r in retries] == ["ProviderError", "ProviderError"]
+    assert all(r["extra"]["gen_ai.request.model"] == MODEL for r in retries)
+    assert all(r["extra"]["gen_ai.operation.name"] == "chat" for r in retries)
+    assert all(r["name"] == "rxllm.providers._base" for r in retries)
+    assert server.request_count == 3
