@@ -66,9 +66,9 @@ def attempts(*sources: Observable[Any]) -> Observable[Any]:
 
 def test_retries_with_backoff_until_the_source_succeeds() -> None:
     with marbles_testing() as (start, cold, _hot, exp):
-        source = attempts(cold("#", None, BUSY), cold("--#", None, BUSY), cold("-a-b-|", values))
+        source = attempts(cold("#", None, BUSY), cold("--#", None, BUSY), cold("-a-b-|", values, None))
         # 503 at 0, retry after 2; 503 at 4, retry after 4 (doubled); items from 9.
-        assert start(source.pipe(retry_before_first_event(STEADY))) == exp("---------a-b-|", values)
+        assert start(source.pipe(retry_before_first_event(STEADY))) == exp("---------a-b-|", values, None)
 
 
 def test_an_error_after_an_item_is_never_retried() -> None:
@@ -123,7 +123,7 @@ def test_disposing_unsubscribes_the_current_attempt() -> None:
 def test_on_retry_hears_each_retry_with_its_reason() -> None:
     heard: list[Retry] = []
     with marbles_testing() as (start, cold, _hot, _exp):
-        source = attempts(cold("#", None, BUSY), cold("#", None, BUSY), cold("-a|", values))
+        source = attempts(cold("#", None, BUSY), cold("#", None, BUSY), cold("-a|", values, None))
         start(source.pipe(retry_before_first_event(STEADY, on_retry=heard.append)))
     assert heard == [Retry(1, 2, "HTTP 503", 2.0, BUSY), Retry(2, 2, "HTTP 503", 4.0, BUSY)]
 
@@ -132,9 +132,9 @@ def test_a_source_that_fails_at_once_is_retried() -> None:
     # ``throw`` fails while being subscribed: the retry must still be scheduled, not lost.
     heard: list[Retry] = []
     with marbles_testing() as (start, cold, _hot, exp):
-        source = attempts(reactivex.throw(BUSY), cold("-a|", values))
+        source = attempts(reactivex.throw(BUSY), cold("-a|", values, None))
         result = start(source.pipe(retry_before_first_event(STEADY, on_retry=heard.append)))
-        assert result == exp("---a|", values)
+        assert result == exp("---a|", values, None)
     assert len(heard) == 1
 
 
