@@ -12,6 +12,7 @@ import pytest
 from conftest import collect_events
 from fault_server import MODEL, StartFaultServer, Step, chat_chunk, fault_server, text_stream
 from reactivex import Observable
+from reactivex.notification import OnError
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.marbles import marbles_testing
 
@@ -92,7 +93,8 @@ def test_the_timeout_unsubscribes_the_source_before_the_error() -> None:
     results = scheduler.start(lambda: xs.pipe(progress_timeout(3, 4)))
     assert results.messages == [on_next(201, "a"), on_error(205, IDLE)]
     assert xs.subscriptions == [subscribe(200, 205)]
-    assert isinstance(results.messages[-1].value.exception, StreamTimeoutError)
+    error = results.messages[-1].value
+    assert isinstance(error, OnError) and isinstance(error.exception, StreamTimeoutError)
 
 
 def test_no_limits_is_the_source_itself() -> None:
