@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import msgspec
 
-from rxllm.errors import ProviderError, StreamTimeoutError, StreamTruncatedError, TransportError
+from rxllm.errors import ProviderError, RxLLMError, StreamTimeoutError, StreamTruncatedError, TransportError
 
 __all__ = ["DEFAULT_READ_BUFSIZE", "HttpClient", "safe_url"]
 
@@ -112,6 +112,10 @@ class HttpClient:
             raise StreamTimeoutError("connect", limit) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"could not reach {safe_url(url)}: {_describe(exc)}") from exc
+        except ValueError as exc:
+            # aiohttp refuses the request itself (user info in the URL beside an Authorization
+            # header, a bad header value): a mistake in the settings, so never retried.
+            raise RxLLMError(f"could not send a request to {safe_url(url)}: {_describe(exc)}") from exc
         try:
             if not 200 <= response.status < 300:
                 raise await _provider_error(response)

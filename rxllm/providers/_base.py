@@ -102,7 +102,7 @@ class Provider:
         self._http = HttpClient(session=session, connect_timeout=self.timeouts.connect)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+        return f"{type(self).__name__}(model={self.model!r}, base_url={safe_url(self.base_url)!r})"
 
     # -- what a subclass provides -------------------------------------------------
 
