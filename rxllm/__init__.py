@@ -8,6 +8,7 @@ from loguru import logger
 
 from rxllm._version import __version__ as __version__
 from rxllm.agent import Agent
+from rxllm.bridges import aiter, run
 from rxllm.control import PauseControl
 from rxllm.errors import (
     ChunkDecodeError,
@@ -82,6 +83,8 @@ __all__ = [
     "ToolResultPart",
     "TransportError",
     "Usage",
+    "aiter",
+    "run",
     "tool",
 ]
 

@@ -1,0 +1,444 @@
+"""The ``rxllm`` command: ``rxllm demo`` (offline) and ``rxllm chat`` (a real server).
+
+::
+
+    rxllm demo                                    # no network, no key: a scripted server on 127.0.0.1
+    rxllm chat "Why is the sky blue?" --provider openai --model gpt-4o-mini
+    rxllm chat "Hi" --provider openai --model llama3.2 --base-url http://localhost:11434/v1
+    rxllm chat "Hi" --provider anthropic --model claude-sonnet-4-5 --json | jq .type
+
+Both show an agent run as it streams: text as it arrives, reasoning dimmed,
+each tool call with its arguments and its result, and the usage summed over the
+turns at the end. ``--json`` prints every event as one JSON line instead. The key
+comes from the provider's usual environment variable (``OPENAI_API_KEY``,
+``ANTHROPIC_API_KEY``). Ctrl-C cancels: the connection is closed and the command
+exits with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import contextlib
+import itertools
+import math
+import operator
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from rxllm._version import __version__
+from rxllm.agent import Agent
+from rxllm.bridges import aiter
+from rxllm.errors import RxLLMError
+from rxllm.events import (
+    AgentEvent,
+    FinalResponse,
+    Reasoning,
+    ReasoningDelta,
+    StreamReset,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+from rxllm.operators import DEFAULT_MAX_TURNS
+from rxllm.providers._base import Provider
+from rxllm.providers.anthropic import AnthropicMessages
+from rxllm.providers.openai import OpenAIChat, OpenAIResponses
+from rxllm.providers.scripted import Call, ReceivedRequest, ScriptedServer, Turn
+from rxllm.tools import Tool, tool
+
+__all__ = ["Console", "calculator_tool", "clock_tool", "demo", "main"]
+
+INTERRUPTED = 130
+"""The exit status after Ctrl-C, as shells report a SIGINT."""
+
+PROVIDERS: dict[str, type[Provider]] = {
+    "openai": OpenAIChat,
+    "responses": OpenAIResponses,
+    "anthropic": AnthropicMessages,
+}
+
+
+# -- the view -------------------------------------------------------------------------------
+
+
+class Console:
+    """Writes agent events to a terminal as they arrive.
+
+    Text is written as it streams; reasoning is labelled (and dimmed with
+    ``color``); a tool call is shown with its arguments when it is complete, and
+    its result when the tool returns; the summed usage closes the run. Without
+    ``color`` the output is the same text without escape sequences.
+    """
+
+    def __init__(self, out: TextIO, *, color: bool = False) -> None:
+        self.out = out
+        self.color = color
+        self._section: str | None = None  # "text" or "reasoning" while one streams
+        self._at_line_start = True
+
+    def _style(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color and text else text
+
+    def _write(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+            self._at_line_start = text.endswith("\n")
+
+    def _line(self, text: str) -> None:
+        """A whole line of its own, after ending whatever streamed before it."""
+        self._end_section()
+        self._write(text + "\n")
+
+    def _end_section(self) -> None:
+        if not self._at_line_start:
+            self._write("\n")
+        self._section = None
+
+    def prompt(self, text: str) -> None:
+        self._line(f"{self._style('you:', '1')} {text}")
+        self.out.flush()
+
+    def show(self, event: AgentEvent) -> None:
+        if isinstance(event, TextDelta):
+            if self._section != "text":
+                self._end_section()
+                self._section = "text"
+            self._write(event.text)
+        elif isinstance(event, ReasoningDelta):
+            if self._section != "reasoning":
+                self._end_section()
+                self._section = "reasoning"
+                self._write(self._style("[reasoning]", "2;1") + " ")
+            self._write(self._style(event.text, "2"))
+        elif isinstance(event, Reasoning):
+            pass  # the whole block repeats the deltas already shown
+        elif isinstance(event, ToolCall):
+            self._line(f"{self._style('[tool call]', '36;1')} {event.name} {_arguments(event.arguments)}")
+        elif isinstance(event, ToolResult):
+            label = self._style("[tool error]", "31;1") if event.is_error else self._style("[result]", "32;1")
+            self._line(f"{label} {event.name}: {event.content}")
+        elif isinstance(event, StreamReset):
+            self._line(self._style(f"[retrying: {event.reason}; what follows replaces the above]", "33"))
+        elif isinstance(event, FinalResponse):
+            usage = event.usage
+            turns = f"{event.turns} turn" + ("" if event.turns == 1 else "s")
+            self._line("")
+            self._line(
+                self._style(
+                    f"[usage] {turns} · input {usage.input_tokens} · output {usage.output_tokens} · "
+                    f"total {usage.total_tokens} tokens (reasoning {usage.reasoning_tokens}, "
+                    f"cached {usage.cached_input_tokens})",
+                    "2",
+                )
+            )
+        self.out.flush()
+
+    def close(self) -> None:
+        """End a line left open (the run stopped mid-text)."""
+        self._end_section()
+        self.out.flush()
+
+
+def _arguments(arguments: Any) -> str:
+    if isinstance(arguments, str):
+        return arguments
+    return msgspec.json.encode(arguments).decode().replace('":', '": ').replace(',"', ', "')
+
+
+class _Waiting:
+    """A spinner on stderr until the first event; only on a terminal."""
+
+    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def __init__(self, err: TextIO) -> None:
+        self.err = err
+        self.task: asyncio.Task[None] | None = None
+        if err.isatty():
+            self.task = asyncio.get_running_loop().create_task(self._spin())
+
+    async def _spin(self) -> None:
+        for frame in itertools.cycle(self.FRAMES):
+            self.err.write(f"\r{frame} waiting for the model…")
+            self.err.flush()
+            await asyncio.sleep(0.1)
+
+    def stop(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            self.err.write("\r\x1b[K")
+            self.err.flush()
+
+
+async def _show_run(agent: Agent, prompt: str, *, out: TextIO, err: TextIO, json: bool, color: bool) -> None:
+    """Stream one agent run to ``out``; raise its error."""
+    console = Console(out, color=color)
+    waiting = _Waiting(err)
+    try:
+        async for event in aiter(agent.stream_prompt(prompt)):
+            waiting.stop()
+            if json:
+                out.write(msgspec.json.encode(event).decode() + "\n")
+                out.flush()
+            else:
+                console.show(event)
+    finally:
+        waiting.stop()
+        if not json:
+            console.close()
+
+
+# -- the demo -------------------------------------------------------------------------------
+
+DEMO_PROMPT = "What is 15% of 240, and what time is it in Tokyo?"
+DEMO_MODEL = "rxllm-demo"
+
+_OPERATORS: dict[type, Callable[..., Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
+
+
+def _evaluate(node: ast.AST) -> float:
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body)
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    ):
+        return float(node.value)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        left, right = _evaluate(node.left), _evaluate(node.right)
+        if isinstance(node.op, ast.Pow) and abs(right) > 1000:
+            raise ValueError("exponent too large")
+        return float(_OPERATORS[type(node.op)](left, right))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
+        return float(_OPERATORS[type(node.op)](_evaluate(node.operand)))
+    raise ValueError(f"not arithmetic: {ast.unparse(node)}")
+
+
+def calculator_tool() -> Tool[..., str]:
+    """The demo's calculator: arithmetic on numbers, nothing else is evaluated."""
+
+    @tool(name="calculator")
+    def calculate(expression: str) -> str:
+        """Evaluate an arithmetic expression (+ - * / // % ** and parentheses).
+
+        Args:
+            expression: The expression, e.g. "240 * 15 / 100".
+        """
+        value = _evaluate(ast.parse(expression, mode="eval"))
+        if not math.isfinite(value):
+            raise ValueError("the result is not a finite number")
+        return str(int(value)) if value.is_integer() else f"{value:.10g}"
+
+    return calculate
+
+
+def clock_tool(now: Callable[[], datetime] | None = None) -> Tool[..., str]:
+    """The demo's clock: the current time in a time zone (``now`` gives the instant, for tests)."""
+
+    def current() -> datetime:
+        return now() if now is not None else datetime.now(UTC)
+
+    @tool(name="clock")
+    def clock(timezone: str) -> str:
+        """The current local time in a time zone.
+
+        Args:
+            timezone: An IANA time zone name, e.g. "Asia/Tokyo".
+        """
+        try:
+            zone = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {timezone!r}") from None
+        return current().astimezone(zone).strftime("%H:%M on %A (%Z)")
+
+    return clock
+
+
+def _demo_script() -> list[Turn | Callable[[ReceivedRequest], Turn]]:
+    first = Turn(
+        reasoning=[
+            "Two questions: ",
+            "a percentage and the time in Tokyo. ",
+            "Neither depends on the other, ",
+            "so I can call both tools at once.",
+        ],
+        text=["Let me work that out."],
+        calls=[
+            Call("calculator", {"expression": "240 * 15 / 100"}, id="call_calc"),
+            Call("clock", {"timezone": "Asia/Tokyo"}, id="call_clock"),
+        ],
+        usage=_usage(182, 64, reasoning=24),
+    )
+
+    def answer(request: ReceivedRequest) -> Turn:
+        # The final answer is written from the tool results the client sent back.
+        results = {
+            message["tool_call_id"]: message["content"]
+            for message in request.json["messages"]
+            if message["role"] == "tool"
+        }
+        words = f"15% of 240 is {results['call_calc']}. In Tokyo it is {results['call_clock']}.".split(" ")
+        return Turn(
+            reasoning=["Both results are in; ", "a short answer will do."],
+            text=[word + " " for word in words[:-1]] + [words[-1]],
+            usage=_usage(291, 38, reasoning=8, cached=128),
+        )
+
+    return [first, answer]
+
+
+def _usage(input_tokens: int, output_tokens: int, *, reasoning: int = 0, cached: int = 0) -> Usage:
+    return Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=input_tokens + output_tokens,
+        reasoning_tokens=reasoning,
+        cached_input_tokens=cached,
+    )
+
+
+async def demo(
+    out: TextIO,
+    err: TextIO,
+    *,
+    delay: float = 0.03,
+    color: bool = False,
+    json: bool = False,
+    now: Callable[[], datetime] | None = None,
+) -> None:
+    """The offline demo: a scripted OpenAI-compatible server on 127.0.0.1 and a two-tool agent.
+
+    The server streams Chat Completions bytes (``delay`` seconds before each
+    piece); ``OpenAIChat`` reads them over the loopback, the whole real path.
+    """
+    async with ScriptedServer(_demo_script(), delay=delay, model=DEMO_MODEL) as server:
+        model = server.provider()
+        async with model:
+            agent = Agent(
+                model,
+                preamble="You are a concise assistant with a calculator and a clock.",
+                tools=[calculator_tool(), clock_tool(now)],
+                tool_concurrency=2,
+            )
+            if not json:
+                note = "offline demo: a scripted OpenAI-compatible server on 127.0.0.1, no API key"
+                out.write(f"\x1b[2m{note}\x1b[0m\n" if color else f"{note}\n")
+                Console(out, color=color).prompt(DEMO_PROMPT)
+            await _show_run(agent, DEMO_PROMPT, out=out, err=err, json=json, color=color)
+
+
+# -- chat against a real server -------------------------------------------------------------
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+async def chat(args: argparse.Namespace, out: TextIO, err: TextIO, *, color: bool) -> int:
+    kind = PROVIDERS[args.provider]
+    try:
+        model = kind(args.model, base_url=args.base_url)
+    except RxLLMError as exc:
+        err.write(f"rxllm: {exc}\n")
+        return 2
+    if not os.environ.get(kind.api_key_env) and not _is_loopback(model.base_url):
+        err.write(
+            f"rxllm: set {kind.api_key_env} for --provider {args.provider} "
+            "(or pass --base-url for a local server that needs no key)\n"
+        )
+        await model.aclose()
+        return 2
+    async with model:
+        agent = Agent(model, preamble=args.preamble, max_turns=args.max_turns)
+        await _show_run(agent, args.prompt, out=out, err=err, json=args.json, color=color)
+    return 0
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rxllm", description="LLM provider streams as ReactiveX Observables: demo and chat."
+    )
+    parser.add_argument("--version", action="version", version=f"rxllm {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--json", action="store_true", help="print every event as one JSON line")
+        command.add_argument(
+            "--color",
+            choices=("auto", "always", "never"),
+            default="auto",
+            help="colour and dim the output (auto: when writing to a terminal)",
+        )
+
+    demo_command = commands.add_parser(
+        "demo", help="offline demo: a scripted server on 127.0.0.1, an agent with a calculator and a clock"
+    )
+    common(demo_command)
+    demo_command.add_argument(
+        "--delay", type=float, default=0.03, metavar="SECONDS", help="pause before each streamed piece"
+    )
+
+    chat_command = commands.add_parser("chat", help="stream an agent run from a real server")
+    chat_command.add_argument("prompt")
+    chat_command.add_argument("--provider", choices=sorted(PROVIDERS), default="openai")
+    chat_command.add_argument("--model", required=True)
+    chat_command.add_argument("--base-url", default=None, help="the server (default: the provider's env var)")
+    chat_command.add_argument("--max-turns", type=int, default=DEFAULT_MAX_TURNS, metavar="N")
+    chat_command.add_argument("--preamble", default=None, help="a system prompt")
+    common(chat_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run the command; returns the exit status (130 after Ctrl-C)."""
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(err)
+        return 2
+    color = args.color == "always" or (args.color == "auto" and out.isatty() and not args.json)
+
+    async def command() -> int:
+        if args.command == "demo":
+            await demo(out, err, delay=args.delay, color=color, json=args.json)
+            return 0
+        return await chat(args, out, err, color=color)
+
+    try:
+        return asyncio.run(command())
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            out.flush()
+        err.write("\nrxllm: cancelled\n")
+        err.flush()
+        return INTERRUPTED
+    except RxLLMError as exc:
+        err.write(f"rxllm: {type(exc).__name__}: {exc}\n")
+        return 1
