@@ -479,7 +479,7 @@ class ScriptedServer:
     Use it as ``async with`` (it runs on the current loop) or as ``with`` (it runs
     on a thread of its own, so a synchronous test or another loop can use it).
     ``delay`` is the pause before each streamed piece. A request past the end of
-    the script gets HTTP 500 with an error body saying so.
+    the script gets HTTP 501 (never retried) with an error body saying so.
 
     ``requests`` records every request; ``disconnected`` is set when a client went
     away before its reply was fully written (a cancelled stream).
@@ -597,7 +597,7 @@ class ScriptedServer:
         if number > len(self.turns):
             error = ScriptExhaustedError(number, len(self.turns))
             body = msgspec.json.encode({"error": {"message": str(error), "type": "scripted_server"}})
-            return web.Response(status=500, body=body, content_type="application/json")
+            return web.Response(status=501, body=body, content_type="application/json")
         script = self.turns[number - 1]
         turn = script(received) if callable(script) else script
         reply = turn if isinstance(turn, Reply) else Reply(turn)
