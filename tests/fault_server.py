@@ -69,9 +69,10 @@ class Seen:
 class FaultServer:
     """Serves the script; records every request and knows which connections are still open."""
 
-    def __init__(self, steps: Sequence[Step]) -> None:
-        assert steps
+    def __init__(self, steps: Sequence[Step], *, choose: Callable[[int], Step] | None = None) -> None:
+        assert steps or choose is not None
         self.steps = list(steps)
+        self.choose = choose
         self.requests: list[Seen] = []
         self.open_connections = 0
         self.closed_by_client = 0
@@ -86,6 +87,9 @@ class FaultServer:
         return len(self.requests)
 
     def step_for(self, index: int) -> Step:
+        """The reply to request number ``index`` (from 0): ``choose(index)``, else the script's."""
+        if self.choose is not None:
+            return self.choose(index)
         return self.steps[min(index, len(self.steps) - 1)]
 
     async def start(self) -> None:
