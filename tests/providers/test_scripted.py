@@ -254,7 +254,8 @@ async def test_disposing_closes_the_connection_and_the_server_notices() -> None:
 def test_the_server_on_its_own_thread_serves_a_plain_script() -> None:
     async def ask(server: ScriptedServer) -> list[Any]:
         async with server.provider() as provider:
-            return (await collect_events(provider.stream(REQUEST))).events
+            result = await collect_events(provider.stream(REQUEST))
+            return result.events
 
     with ScriptedServer([Turn(text=["Hello ", "there."])], dialect="anthropic") as server:
         events = asyncio.run(ask(server))
