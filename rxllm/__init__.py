@@ -6,6 +6,7 @@ The public names; providers live in ``rxllm.providers.openai``, operators in
 
 from loguru import logger
 
+from rxllm._log import disable_logging, enable_logging
 from rxllm._version import __version__ as __version__
 from rxllm.agent import Agent
 from rxllm.bridges import aiter, run
@@ -18,6 +19,7 @@ from rxllm.errors import (
     MaxTurnsError,
     PromptCancelledError,
     ProviderError,
+    ResponseTooLargeError,
     RxLLMError,
     SseError,
     StreamTimeoutError,
@@ -42,12 +44,15 @@ from rxllm.hooks import Hook, Skip, Terminate
 from rxllm.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from rxllm.request import CompletionRequest
 from rxllm.response import CompletionResponse
+from rxllm.retry import Backoff
+from rxllm.timeouts import Timeouts
 from rxllm.tools import Tool, ToolArgumentsError, tool
 
 __all__ = [
     "Agent",
     "AgentEvent",
     "AssistantEvent",
+    "Backoff",
     "ChunkDecodeError",
     "CompletionRequest",
     "CompletionResponse",
@@ -65,6 +70,7 @@ __all__ = [
     "Reasoning",
     "ReasoningDelta",
     "ReasoningPart",
+    "ResponseTooLargeError",
     "RxLLMError",
     "Skip",
     "SseError",
@@ -74,6 +80,7 @@ __all__ = [
     "Terminate",
     "TextDelta",
     "TextPart",
+    "Timeouts",
     "Tool",
     "ToolArgumentsError",
     "ToolCall",
@@ -84,6 +91,8 @@ __all__ = [
     "TransportError",
     "Usage",
     "aiter",
+    "disable_logging",
+    "enable_logging",
     "run",
     "tool",
 ]

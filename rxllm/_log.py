@@ -81,9 +81,13 @@ def log(
     output_tokens: int | None = None,
     tool_name: str | None = None,
     fields: Mapping[str, object] | None = None,
+    exception: BaseException | None = None,
     depth: int = 0,
 ) -> None:
     """Log ``message`` with the GenAI fields given (``None`` ones are left out) and ``fields`` as is.
+
+    ``exception`` attaches its traceback to the record (for failures worth one,
+    such as a tool that raised).
 
     ``fields`` holds further structured fields under their dotted names
     (``{"gen_ai.response.id": ..., "rxllm.attempt": 2}``).
@@ -108,7 +112,7 @@ def log(
         extra["gen_ai.tool.name"] = tool_name
     if fields:
         extra.update(fields)
-    logger.bind(**extra).opt(depth=depth + 1).log(level, message)
+    logger.bind(**extra).opt(depth=depth + 1, exception=exception).log(level, message)
 
 
 def log_tool_call(

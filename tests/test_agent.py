@@ -629,20 +629,26 @@ async def test_a_raising_tool_logs_its_traceback(
 ) -> None:
     from loguru import logger
 
+    import rxllm
+
     server = await sse_server(
         [Reply(tool_turn(("call_x", "broken", '{"x": 3}'))), Reply(text_turn("Sorry."))]
     )
     records: list[Any] = []
-    logger.enable("rxllm")
+    rxllm.enable_logging()
     sink = logger.add(records.append, level="WARNING", format="{message}\n{exception}")
     try:
         result = await collect_events(Agent(openai(server.base_url), tools=[broken]).stream_prompt("Try it."))
     finally:
         logger.remove(sink)
-        logger.disable("rxllm")
+        rxllm.disable_logging()
     assert result.completed
     (message,) = records
-    assert message.record["message"] == "tool broken raised ValueError"
-    assert message.record["extra"]["gen_ai.tool.name"] == "broken"
-    assert "ValueError: cannot handle 3" in str(message)
-    assert "Traceback" in str(message)
+    assert message.record["message"] == "tool 'broken' raised ValueError: cannot handle 3"
+    assert message.record["extra"] == {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "broken",
+        "gen_ai.tool.call.id": "call_x",
+        "error.type": "ValueError",
+    }
+    assert "Traceback" in str(message) and "ValueError: cannot handle 3" in str(message)

@@ -22,11 +22,11 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 import reactivex
-from loguru import logger
 from reactivex import Observable, abc
 from reactivex import operators as ops
 
 from rxllm._aio import from_coroutine
+from rxllm._log import log, log_tool_call
 from rxllm.control import PauseControl
 from rxllm.errors import MaxTurnsError, PromptCancelledError
 from rxllm.events import (
@@ -341,20 +341,37 @@ class _Run:
         if tool is None:
             known = ", ".join(sorted(self.settings.tools)) or "none"
             return f"unknown tool {call.name!r}; the tools are: {known}", True
-        log = logger.bind(**{"gen_ai.tool.name": call.name, "gen_ai.tool.call.id": call.call_id})
+        log_tool_call(call.name, call_id=call.call_id, phase="call")
+        content, is_error = await self._invoke(tool, call)
+        log_tool_call(call.name, call_id=call.call_id, phase="result", is_error=is_error)
+        return content, is_error
+
+    async def _invoke(self, tool: Tool[..., Any], call: ToolCall) -> tuple[str, bool]:
+        def failed(message: str, exc: BaseException | None = None) -> tuple[str, bool]:
+            fields = {
+                "gen_ai.tool.call.id": call.call_id,
+                "error.type": type(exc).__name__ if exc else "tool_error",
+            }
+            log(
+                "WARNING",
+                message,
+                operation="execute_tool",
+                tool_name=call.name,
+                fields=fields,
+                exception=exc,
+            )
+            return message, True
+
         try:
             return await tool.invoke(call.arguments), False
         except asyncio.CancelledError:
             raise
         except ToolArgumentsError as exc:
-            log.warning("tool {} got invalid arguments: {}", call.name, exc.reason)
-            return str(exc), True
+            return failed(str(exc))
         except TimeoutError:
-            log.warning("tool {} timed out after {} s", call.name, tool.timeout)
-            return f"tool {call.name!r} timed out after {tool.timeout:g} s", True
+            return failed(f"tool {call.name!r} timed out after {tool.timeout:g} s")
         except Exception as exc:  # noqa: BLE001 - a broken tool is reported to the model, not raised
-            log.opt(exception=exc).warning("tool {} raised {}", call.name, type(exc).__name__)
-            return f"tool {call.name!r} raised {type(exc).__name__}: {exc}", True
+            return failed(f"tool {call.name!r} raised {type(exc).__name__}: {exc}", exc)
 
     # -- hooks ----------------------------------------------------------------------
 

@@ -59,6 +59,8 @@ class AnthropicMessages(Provider):
     base_url_env = "ANTHROPIC_BASE_URL"
     default_base_url = "https://api.anthropic.com"
     dialect = AnthropicMessagesDialect()
+    # Anthropic answers 529 when it is overloaded: as retryable as a 503.
+    retry_statuses = Provider.retry_statuses | {529}
 
     def __init__(self, model: str, *, max_tokens: int = DEFAULT_MAX_TOKENS, **options: Any) -> None:
         super().__init__(model, **options)

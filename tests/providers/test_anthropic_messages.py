@@ -14,6 +14,7 @@ from rxllm.events import Final, TextDelta, Usage
 from rxllm.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from rxllm.providers.anthropic import AnthropicMessages
 from rxllm.request import CompletionRequest
+from rxllm.retry import Backoff
 from rxllm.tools import tool
 
 MODEL = "claude-sonnet-4-5-20250929"
@@ -263,16 +264,35 @@ async def test_http_401_with_anthropic_error_body(
     )
 
 
-async def test_http_529_overloaded(sse_server: Any, claude: Callable[..., AnthropicMessages]) -> None:
-    body = b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}'
-    server = await sse_server(Reply(status=529, body=body, headers={"content-type": "application/json"}))
-    result = await collect_events(claude(base_url=origin(server)).stream(HELLO))
+OVERLOADED = b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}'
+
+
+async def test_http_529_overloaded_is_retried(
+    sse_server: Any, claude: Callable[..., AnthropicMessages]
+) -> None:
+    overloaded = Reply(status=529, body=OVERLOADED, headers={"content-type": "application/json"})
+    server = await sse_server([overloaded, Reply(STREAM)])
+    fast = Backoff(initial=0.01, maximum=0.01)
+    result = await collect_events(claude(base_url=origin(server), backoff=fast).stream(HELLO))
+    assert (result.events, result.completed) == (EVENTS, True)
+    assert len(server.requests) == 2
+
+
+async def test_http_529_every_time_keeps_the_overloaded_error(
+    sse_server: Any, claude: Callable[..., AnthropicMessages]
+) -> None:
+    server = await sse_server(
+        Reply(status=529, body=OVERLOADED, headers={"content-type": "application/json"})
+    )
+    fast = Backoff(initial=0.01, maximum=0.01)
+    result = await collect_events(claude(base_url=origin(server), backoff=fast, max_retries=2).stream(HELLO))
     assert isinstance(result.error, ProviderError)
     assert (result.error.status, result.error.type, result.error.message) == (
         529,
         "overloaded_error",
         "Overloaded",
     )
+    assert len(server.requests) == 3
 
 
 async def test_overloaded_error_after_http_200_then_close(
