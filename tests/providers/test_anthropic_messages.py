@@ -314,3 +314,15 @@ async def test_stop_reason_without_message_stop_is_truncated(
     assert result.events == [TextDelta(text="Hi")]
     assert isinstance(result.error, StreamTruncatedError)
     assert str(result.error) == "the anthropic-messages stream ended before message_stop"
+
+
+async def test_overloaded_error_after_message_start_before_any_text_is_retried(
+    sse_server: Any, claude: Callable[..., AnthropicMessages]
+) -> None:
+    # message_start carries no user-visible event, so nothing was delivered yet: safe to send again.
+    overloaded = ev("error", error={"type": "overloaded_error", "message": "Overloaded"})
+    server = await sse_server([Reply([STREAM[0], overloaded]), Reply(STREAM)])
+    fast = Backoff(initial=0.01, maximum=0.01)
+    result = await collect_events(claude(base_url=origin(server), backoff=fast).stream(HELLO))
+    assert (result.events, result.completed) == (EVENTS, True)
+    assert len(server.requests) == 2
