@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TypeVar
 
 from reactivex import Observable
@@ -35,7 +35,7 @@ class _End:
         self.error = error
 
 
-async def aiter(observable: Observable[_T]) -> AsyncIterator[_T]:
+async def aiter(observable: Observable[_T]) -> AsyncGenerator[_T, None]:
     """Iterate an Observable's items in the running loop; its error is raised at the end.
 
     The subscription is made on the running loop when iteration starts. Items

@@ -1,0 +1,164 @@
+"""rxllm.aiter and rxllm.run: Observables as async iterators and as blocking calls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from typing import Any
+
+import pytest
+import reactivex
+from reactivex.subject import Subject
+
+import rxllm
+from rxllm import (
+    CompletionRequest,
+    Final,
+    FinalResponse,
+    Message,
+    ProviderError,
+    TextDelta,
+    ToolResult,
+    Usage,
+)
+from rxllm.testing import Call, Reply, ScriptedModel, ScriptedServer, Turn
+
+REQUEST = CompletionRequest([Message.user("Hi")])
+FINAL = Final(usage=Usage(input_tokens=10, output_tokens=5, total_tokens=15), finish_reason="stop")
+
+
+async def test_aiter_yields_every_item_in_order() -> None:
+    model = ScriptedModel([[TextDelta(text="a"), TextDelta(text="b"), FINAL]])
+    assert [event async for event in rxllm.aiter(model.stream(REQUEST))] == [
+        TextDelta(text="a"),
+        TextDelta(text="b"),
+        FINAL,
+    ]
+
+
+async def test_aiter_raises_the_error_after_the_items_before_it() -> None:
+    boom = ProviderError("Overloaded", status=529)
+    seen: list[Any] = []
+    with pytest.raises(ProviderError) as raised:
+        async for item in rxllm.aiter(reactivex.concat(reactivex.of(1, 2), reactivex.throw(boom))):
+            seen.append(item)
+    assert seen == [1, 2]
+    assert raised.value is boom
+
+
+async def test_aiter_subscribes_only_when_iteration_starts() -> None:
+    subscribed: list[int] = []
+
+    def factory(_: Any) -> reactivex.Observable[str]:
+        subscribed.append(1)
+        return reactivex.of("x")
+
+    source = reactivex.defer(factory)
+    iterator = rxllm.aiter(source)
+    await asyncio.sleep(0)
+    assert subscribed == []
+    assert [item async for item in iterator] == ["x"]
+    assert subscribed == [1]
+
+
+async def test_aiter_takes_items_from_other_threads() -> None:
+    subject: Subject[int] = Subject()
+
+    def produce() -> None:
+        for number in range(100):
+            subject.on_next(number)
+        subject.on_completed()
+
+    # Started once the iteration has subscribed (the first step of the loop below).
+    asyncio.get_running_loop().call_soon(lambda: threading.Thread(target=produce).start())
+    assert [item async for item in rxllm.aiter(subject)] == list(range(100))
+
+
+async def test_leaving_the_loop_early_closes_the_connection() -> None:
+    slow = Reply(Turn(text=["tick "] * 200), delay=0.02)
+    async with ScriptedServer([slow]) as server, server.provider() as provider:
+        count = 0
+        async for event in rxllm.aiter(provider.stream(REQUEST)):
+            assert event == TextDelta(text="tick ")
+            count += 1
+            if count == 2:
+                break
+        assert await asyncio.to_thread(server.disconnected.wait, 2)
+
+
+async def test_closing_the_iterator_disposes_at_once() -> None:
+    disposed: list[bool] = []
+    source = reactivex.never().pipe(reactivex.operators.finally_action(lambda: disposed.append(True)))
+    async with contextlib.aclosing(rxllm.aiter(reactivex.concat(reactivex.of(1), source))) as items:
+        async for _ in items:
+            break
+    assert disposed == [True]
+
+
+async def test_a_cancelled_consumer_disposes_the_subscription() -> None:
+    disposed = asyncio.Event()
+    source = reactivex.never().pipe(reactivex.operators.finally_action(disposed.set))
+
+    async def consume() -> None:
+        async for _ in rxllm.aiter(source):
+            pass
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert disposed.is_set()
+
+
+def test_run_blocks_and_returns_the_events() -> None:
+    model = ScriptedModel([Turn(text=["Hello ", "world."])])
+    events = rxllm.run(model.stream(REQUEST))
+    assert events == [
+        TextDelta(text="Hello "),
+        TextDelta(text="world."),
+        Final(
+            usage=Usage(input_tokens=10, output_tokens=5, total_tokens=15),
+            finish_reason="stop",
+            response_id="chatcmpl-scripted",
+            model="scripted-model",
+        ),
+    ]
+
+
+def test_run_raises_the_streams_own_error() -> None:
+    boom = ValueError("boom")
+    with pytest.raises(ValueError) as raised:
+        rxllm.run(reactivex.throw(boom))
+    assert raised.value is boom
+
+
+def test_run_gives_a_loop_to_streams_that_need_one() -> None:
+    # Tools run as asyncio tasks (from_coroutine), which need a running loop; run() provides it.
+    @rxllm.tool
+    async def shout(text: str) -> str:
+        """Upper-case the text."""
+        await asyncio.sleep(0)
+        return text.upper()
+
+    model = ScriptedModel([Turn(calls=[Call("shout", {"text": "hi"})]), Turn(text=["HI"])])
+    events = rxllm.run(rxllm.Agent(model, tools=[shout]).stream_prompt("Shout hi."))
+    assert [event.content for event in events if isinstance(event, ToolResult)] == ["HI"]
+    assert isinstance(events[-1], FinalResponse) and events[-1].text == "HI"
+
+
+def test_run_timeout_disposes_and_raises() -> None:
+    disposed: list[bool] = []
+    source = reactivex.never().pipe(reactivex.operators.finally_action(lambda: disposed.append(True)))
+    with pytest.raises(TimeoutError):
+        rxllm.run(source, timeout=0.05)
+    assert disposed == [True]
+
+
+async def test_run_inside_a_running_loop_uses_a_worker_thread() -> None:
+    model = ScriptedModel([Turn(text=["Hi"])])
+    events = rxllm.run(model.stream(REQUEST))
+    assert events[0] == TextDelta(text="Hi")
+    with pytest.raises(ValueError, match="inner"):
+        rxllm.run(reactivex.throw(ValueError("inner")))
