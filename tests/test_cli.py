@@ -1,0 +1,237 @@
+"""The rxllm command: the offline demo, chat against loopback servers, JSON lines, Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from rxllm.cli import Console, calculator_tool, clock_tool, demo, main
+from rxllm.events import AnyEvent, FinalResponse, ReasoningDelta, TextDelta, ToolCall, ToolResult
+from rxllm.providers.scripted import Call, DialectName, Reply, ScriptedServer, Turn
+
+NOW = datetime(2026, 1, 5, 3, 4, tzinfo=UTC)
+
+DEMO_OUTPUT = """\
+offline demo: a scripted OpenAI-compatible server on 127.0.0.1, no API key
+you: What is 15% of 240, and what time is it in Tokyo?
+[reasoning] Two questions: a percentage and the time in Tokyo. Neither depends on the other, \
+so I can call both tools at once.
+Let me work that out.
+[tool call] calculator {"expression": "240 * 15 / 100"}
+[tool call] clock {"timezone": "Asia/Tokyo"}
+[result] calculator: 36
+[result] clock: 12:04 on Monday (JST)
+[reasoning] Both results are in; a short answer will do.
+15% of 240 is 36. In Tokyo it is 12:04 on Monday (JST).
+
+[usage] 2 turns · input 473 · output 102 · total 575 tokens (reasoning 32, cached 128)
+"""
+
+PYTHON = sys.executable
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def run_demo(**options: object) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    asyncio.run(demo(out, err, delay=0, now=lambda: NOW, **options))  # type: ignore[arg-type]
+    return out.getvalue(), err.getvalue()
+
+
+def test_demo_prints_the_streamed_run_exactly() -> None:
+    assert run_demo() == (DEMO_OUTPUT, "")
+
+
+def test_demo_dims_reasoning_and_colours_labels_on_a_terminal() -> None:
+    out, _ = run_demo(color=True)
+    assert "\x1b[2;1m[reasoning]\x1b[0m \x1b[2mTwo questions: \x1b[0m\x1b[2ma percentage" in out
+    assert '\x1b[36;1m[tool call]\x1b[0m calculator {"expression": "240 * 15 / 100"}\n' in out
+    assert "\x1b[32;1m[result]\x1b[0m clock: 12:04 on Monday (JST)\n" in out
+    assert re.sub(r"\x1b\[[0-9;]*m", "", out) == DEMO_OUTPUT
+
+
+def test_demo_json_lines_are_the_events() -> None:
+    out, _ = run_demo(json=True)
+    events = [msgspec.json.decode(line, type=AnyEvent) for line in out.splitlines()]
+    calls = [event for event in events if isinstance(event, ToolCall)]
+    assert [(call.name, call.arguments) for call in calls] == [
+        ("calculator", {"expression": "240 * 15 / 100"}),
+        ("clock", {"timezone": "Asia/Tokyo"}),
+    ]
+    assert [(r.name, r.content) for r in events if isinstance(r, ToolResult)] == [
+        ("calculator", "36"),
+        ("clock", "12:04 on Monday (JST)"),
+    ]
+    assert sum(isinstance(event, ReasoningDelta) for event in events) == 6
+    final = events[-1]
+    assert isinstance(final, FinalResponse)
+    assert (final.text, final.turns) == ("15% of 240 is 36. In Tokyo it is 12:04 on Monday (JST).", 2)
+
+
+def test_python_dash_m_and_the_console_script_run_the_demo() -> None:
+    script = Path(PYTHON).with_name("rxllm")
+    for command in ([PYTHON, "-m", "rxllm", "demo", "--delay", "0"], [str(script), "demo", "--delay", "0"]):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=ENV)
+        assert (done.returncode, done.stderr) == (0, "")
+        # Everything but the real clock's reading is fixed.
+        clock = re.search(r"clock: (\d\d:\d\d on \w+ \(JST\))\n", done.stdout)
+        assert clock is not None
+        assert done.stdout.replace(clock[1], "12:04 on Monday (JST)") == DEMO_OUTPUT
+
+
+def test_the_demo_tools_are_real() -> None:
+    calculate, clock = calculator_tool(), clock_tool(lambda: NOW)
+    assert asyncio.run(calculate.invoke({"expression": "(2 + 3) * 4 ** 2 / 8 - -1"})) == "11"
+    assert asyncio.run(calculate.invoke({"expression": "1 / 3"})) == "0.3333333333"
+    with pytest.raises(ValueError, match="not arithmetic: __import__\\('os'\\)"):
+        asyncio.run(calculate.invoke({"expression": "__import__('os')"}))
+    assert asyncio.run(clock.invoke({"timezone": "Europe/Paris"})) == "04:04 on Monday (CET)"
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        asyncio.run(clock.invoke({"timezone": "Mars/Olympus"}))
+
+
+CHAT_TURNS = [
+    Turn(reasoning=["Greet back."], text=["Hello", ", Ada."]),
+]
+
+
+@pytest.mark.parametrize("dialect", ["openai", "responses", "anthropic"])
+def test_chat_streams_from_each_provider(dialect: DialectName) -> None:
+    with ScriptedServer(CHAT_TURNS, dialect=dialect) as server:
+        base_url = server.origin if dialect == "anthropic" else server.base_url
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["chat", "I am Ada.", "--provider", dialect, "--model", "m1", "--base-url", base_url]
+        assert main(argv, out=out, err=err) == 0
+    assert out.getvalue() == (
+        "[reasoning] Greet back.\nHello, Ada.\n\n"
+        "[usage] 1 turn · input 10 · output 5 · total 15 tokens (reasoning 0, cached 0)\n"
+    )
+    assert err.getvalue() == ""
+    (request,) = server.requests
+    assert request.json["model"] == "m1"
+
+
+def test_chat_json_prints_one_event_a_line() -> None:
+    with ScriptedServer([Turn(text=["Hi"])]) as server:
+        out = io.StringIO()
+        argv = ["chat", "Hi", "--model", "m1", "--base-url", server.base_url, "--json"]
+        assert main(argv, out=out, err=io.StringIO()) == 0
+    lines = out.getvalue().splitlines()
+    assert [msgspec.json.decode(line)["type"] for line in lines] == ["text_delta", "final", "final_response"]
+    assert lines[0] == '{"type":"text_delta","text":"Hi"}'
+
+
+def test_chat_max_turns_ends_with_the_error_and_status_1() -> None:
+    with ScriptedServer([Turn(calls=[Call("clock", {})])]) as server:
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["chat", "Loop.", "--model", "m1", "--base-url", server.base_url, "--max-turns", "1"]
+        assert main(argv, out=out, err=err) == 1
+    assert out.getvalue() == "[tool call] clock {}\n"
+    assert err.getvalue() == "rxllm: MaxTurnsError: the agent reached max_turns=1 without a final answer\n"
+
+
+def test_chat_reports_the_providers_own_error() -> None:
+    body = b'{"error": {"message": "The model `m9` does not exist", "type": "invalid_request_error"}}'
+    with ScriptedServer([Reply(status=404, body=body)]) as server:
+        err = io.StringIO()
+        argv = ["chat", "Hi", "--model", "m9", "--base-url", server.base_url]
+        assert main(argv, out=io.StringIO(), err=err) == 1
+    assert err.getvalue() == (
+        "rxllm: ProviderError: HTTP 404: The model `m9` does not exist (type=invalid_request_error)\n"
+    )
+
+
+def test_chat_without_a_key_for_a_remote_server_says_which_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    err = io.StringIO()
+    assert main(["chat", "Hi", "--provider", "anthropic", "--model", "m"], out=io.StringIO(), err=err) == 2
+    assert err.getvalue() == (
+        "rxllm: set ANTHROPIC_API_KEY for --provider anthropic "
+        "(or pass --base-url for a local server that needs no key)\n"
+    )
+
+
+def test_no_command_prints_help_and_status_2() -> None:
+    err = io.StringIO()
+    assert main([], out=io.StringIO(), err=err) == 2
+    assert err.getvalue().startswith("usage: rxllm [-h] [--version] COMMAND ...")
+
+
+def chat_process(base_url: str, **options: object) -> subprocess.Popen[str]:
+    command = [PYTHON, "-m", "rxllm", "chat", "Count.", "--model", "m1", "--base-url", base_url]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=ENV, **options)  # type: ignore[call-overload, no-any-return]
+
+
+def test_ctrl_c_closes_the_connection_and_exits_130_without_a_traceback() -> None:
+    slow = Reply(Turn(text=["tick "] * 500), delay=0.02)
+    with ScriptedServer([slow]) as server:
+        process = chat_process(server.base_url, stderr=subprocess.PIPE)
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(10) == "tick tick "
+        process.send_signal(signal.SIGINT)
+        status = process.wait(20)
+        assert server.disconnected.wait(5)
+        stderr = process.stderr.read()
+        process.stdout.close()
+        process.stderr.close()
+    assert status == 130
+    assert stderr == "\nrxllm: cancelled\n"
+
+
+def test_the_waiting_indicator_shows_on_a_terminal_until_the_first_event() -> None:
+    late = Reply(Turn(text=["Hi"]), delay=0.4)
+    with ScriptedServer([late]) as server:
+        leader, follower = pty.openpty()
+        process = chat_process(server.base_url, stderr=follower)
+        os.close(follower)
+        assert process.stdout is not None
+        out = process.stdout.read()
+        process.stdout.close()
+        assert process.wait(20) == 0
+        shown = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                piece = os.read(leader, 4096)
+            except OSError:  # the terminal closed: everything was read
+                break
+            if not piece:
+                break
+            shown += piece
+        os.close(leader)
+    text = shown.decode()
+    assert text.startswith("\r⠋ waiting for the model…\r⠙ waiting for the model…")
+    assert text.endswith("\r\x1b[K")
+    assert out.startswith("Hi\n")
+
+
+def test_no_waiting_indicator_when_stderr_is_not_a_terminal() -> None:
+    with ScriptedServer([Reply(Turn(text=["Hi"]), delay=0.3)]) as server:
+        process = chat_process(server.base_url, stderr=subprocess.PIPE)
+        stdout, stderr = process.communicate(timeout=20)
+    assert (process.returncode, stderr) == (0, "")
+    assert stdout.startswith("Hi\n")
+
+
+def test_console_shows_tool_errors_and_keeps_text_on_its_own_lines() -> None:
+    out = io.StringIO()
+    console = Console(out)
+    console.show(TextDelta(text="Checking"))
+    console.show(
+        ToolResult(id="c", call_id="c", internal_call_id="i", name="clock", content="boom", is_error=True)
+    )
+    console.show(TextDelta(text="Sorry."))
+    console.close()
+    assert out.getvalue() == "Checking\n[tool error] clock: boom\nSorry.\n"
