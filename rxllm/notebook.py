@@ -1,0 +1,297 @@
+"""Live display of rxllm streams in Jupyter (IPython display updates).
+
+::
+
+    from rxllm.notebook import display_stream
+
+    view = display_stream(agent.stream_prompt("What time is it in Tokyo?"))
+    events = await view            # optional: wait for the end (the view updates either way)
+
+The view shows the text as it streams, reasoning folded under a ``<details>``
+summary, each tool call with its arguments and, once it returns, its result,
+and the usage at the end (or the error). It subscribes on the notebook's
+running asyncio loop, so the cell returns at once and the output keeps
+updating; ``view.dispose()`` cancels the stream. ``events_table(events)``
+shows a list of events as a table.
+
+Requires IPython (``pip install 'rxllm[notebooks]'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from collections.abc import Generator, Sequence
+from typing import Any
+
+import msgspec
+from IPython.display import HTML, DisplayHandle, display
+from reactivex import Observable, abc
+
+from rxllm.events import (
+    Event,
+    Final,
+    FinalResponse,
+    ReasoningDelta,
+    StreamReset,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolResult,
+    Usage,
+)
+
+__all__ = ["StreamView", "display_stream", "events_table"]
+
+
+class _ToolBlock:
+    __slots__ = ("arguments", "is_error", "name", "result")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.arguments = ""
+        self.result: str | None = None
+        self.is_error = False
+
+
+class StreamView:
+    """What ``display_stream`` shows, kept up to date as events arrive; await it for the events.
+
+    ``events`` holds every event so far; ``done`` tells whether the stream
+    ended; ``error`` holds its error, if any. Awaiting the view waits for the end
+    and returns ``events``, or raises the stream's error.
+    """
+
+    def __init__(self, observable: Observable[Any], *, min_interval: float = 0.05) -> None:
+        self.events: list[Any] = []
+        self.done = False
+        self.error: Exception | None = None
+        self._cancelled = False
+        self.min_interval = min_interval
+        self._blocks: list[tuple[str, Any]] = []  # ("text" | "reasoning", [pieces]) or ("tool", _ToolBlock)
+        self._tools: dict[str, _ToolBlock] = {}
+        self._usage: Usage | None = None
+        self._turns = 0
+        self._handle: DisplayHandle | None = None
+        self._last_update = 0.0
+        self._flush_pending: asyncio.TimerHandle | None = None
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._finished: asyncio.Future[list[Any]] | None = (
+            self._loop.create_future() if self._loop is not None else None
+        )
+        self._observable = observable
+        self._subscription: abc.DisposableBase | None = None
+
+    def start(self) -> StreamView:
+        """Show the view and subscribe (``display_stream`` does both)."""
+        shown = display(self, display_id=True)
+        self._handle = shown if isinstance(shown, DisplayHandle) else None
+        self._last_update = time.monotonic()
+        self._subscription = self._observable.subscribe(self._on_next, self._on_error, self._on_completed)
+        return self
+
+    def dispose(self) -> None:
+        """Cancel the stream (closes the connection, cancels running tools)."""
+        if self._subscription is not None:
+            self._subscription.dispose()
+        if not self.done:
+            self._end(None, cancelled=True)
+
+    def __await__(self) -> Generator[Any, None, list[Any]]:
+        if self._finished is None:
+            raise RuntimeError("await a StreamView inside the loop it was made in")
+        return self._finished.__await__()
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _on_next(self, event: Any) -> None:
+        self.events.append(event)
+        self._fold(event)
+        self._refresh()
+
+    def _on_error(self, error: Exception) -> None:
+        self._end(error)
+
+    def _on_completed(self) -> None:
+        self._end(None)
+
+    def _end(self, error: Exception | None, *, cancelled: bool = False) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.error = error
+        self._cancelled = cancelled
+        if self._flush_pending is not None:
+            self._flush_pending.cancel()
+            self._flush_pending = None
+        self._update()
+        finished = self._finished
+        if finished is not None and not finished.done():
+            if error is not None:
+                finished.set_exception(error)
+                # A view nobody awaits must not log "exception was never retrieved".
+                finished.exception()
+            else:
+                finished.set_result(self.events)
+
+    def _fold(self, event: Any) -> None:
+        if isinstance(event, TextDelta | ReasoningDelta):
+            kind = "text" if isinstance(event, TextDelta) else "reasoning"
+            if not self._blocks or self._blocks[-1][0] != kind:
+                self._blocks.append((kind, []))
+            self._blocks[-1][1].append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            block = self._tool(event.internal_call_id, event.name or "")
+            if event.name:
+                block.name = event.name
+            block.arguments += event.arguments_delta
+        elif isinstance(event, ToolCall):
+            block = self._tool(event.internal_call_id, event.name)
+            block.name = event.name
+            block.arguments = _json(event.arguments)
+        elif isinstance(event, ToolResult):
+            block = self._tool(event.internal_call_id, event.name)
+            block.result = event.content
+            block.is_error = event.is_error
+        elif isinstance(event, StreamReset):
+            self._blocks.append(("text", [f"[retrying: {event.reason}]\n"]))
+        elif isinstance(event, Final):
+            self._turns += 1
+            self._usage = event.usage if self._usage is None else self._usage + event.usage
+        elif isinstance(event, FinalResponse):
+            self._usage, self._turns = event.usage, event.turns
+
+    def _tool(self, internal_call_id: str, name: str) -> _ToolBlock:
+        block = self._tools.get(internal_call_id)
+        if block is None:
+            block = self._tools[internal_call_id] = _ToolBlock(name)
+            self._blocks.append(("tool", block))
+        return block
+
+    # -- display updates ---------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Update now, or once ``min_interval`` has passed since the last update (never more often)."""
+        wait = self._last_update + self.min_interval - time.monotonic()
+        if wait <= 0 or self._loop is None:
+            self._update()
+        elif self._flush_pending is None:
+            self._flush_pending = self._loop.call_later(wait, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = None
+        if not self.done:
+            self._update()
+
+    def _update(self) -> None:
+        self._last_update = time.monotonic()
+        if self._handle is not None:
+            self._handle.update(self)
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def _status(self) -> str | None:
+        if self.error is not None:
+            return f"error: {type(self.error).__name__}: {self.error}"
+        if self._cancelled:
+            return "cancelled"
+        if self.done and self._usage is not None:
+            usage = self._usage
+            turns = f"{self._turns} turn" + ("" if self._turns == 1 else "s")
+            return (
+                f"{turns} · input {usage.input_tokens} · output {usage.output_tokens} · "
+                f"total {usage.total_tokens} tokens"
+            )
+        return None if self.done else "streaming…"
+
+    def __repr__(self) -> str:
+        lines: list[str] = []
+        for kind, block in self._blocks:
+            if kind == "text":
+                lines.append("".join(block))
+            elif kind == "reasoning":
+                lines.append(f"[reasoning, {len(''.join(block))} characters]")
+            else:
+                lines.append(_tool_line(block))
+        status = self._status()
+        if status is not None:
+            lines.append(f"[{status}]")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        parts = ['<div class="rxllm-stream" style="font-family: var(--jp-content-font-family, sans-serif)">']
+        for kind, block in self._blocks:
+            if kind == "text":
+                parts.append(f'<div style="white-space: pre-wrap">{html.escape("".join(block))}</div>')
+            elif kind == "reasoning":
+                text = html.escape("".join(block))
+                parts.append(
+                    '<details><summary style="opacity: 0.6">reasoning</summary>'
+                    f'<div style="white-space: pre-wrap; opacity: 0.6">{text}</div></details>'
+                )
+            else:
+                parts.append(_tool_html(block))
+        status = self._status()
+        if status is not None:
+            colour = "#b00" if self.error is not None else "inherit"
+            parts.append(f'<div style="opacity: 0.6; color: {colour}">{html.escape(status)}</div>')
+        parts.append("</div>")
+        return "".join(parts)
+
+
+def _json(value: Any) -> str:
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+
+
+def _tool_line(block: _ToolBlock) -> str:
+    line = f"[tool call] {block.name} {block.arguments}"
+    if block.result is not None:
+        line += f" → {'error: ' if block.is_error else ''}{block.result}"
+    return line
+
+
+def _tool_html(block: _ToolBlock) -> str:
+    call = f"<code>{html.escape(block.name)}({html.escape(block.arguments)})</code>"
+    if block.result is None:
+        return f"<div>🔧 {call} …</div>"
+    style = ' style="color: #b00"' if block.is_error else ""
+    return (
+        f"<details><summary>🔧 {call} → <span{style}>{html.escape(_short(block.result))}</span></summary>"
+        f'<pre style="white-space: pre-wrap">{html.escape(block.result)}</pre></details>'
+    )
+
+
+def _short(text: str, limit: int = 80) -> str:
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= limit and line == text else line[: limit - 1] + "…"
+
+
+def display_stream(observable: Observable[Any], *, min_interval: float = 0.05) -> StreamView:
+    """Show ``observable``'s events in a live-updating output, subscribing on the running loop.
+
+    The output is updated at most every ``min_interval`` seconds while events
+    arrive, and once more at the end. Returns the ``StreamView``; ``await`` it to
+    wait for the end and get the events.
+    """
+    return StreamView(observable, min_interval=min_interval).start()
+
+
+def events_table(events: Sequence[Event]) -> HTML:
+    """Events as an HTML table: one row each, its type and its fields (JSON)."""
+    rows = []
+    for number, event in enumerate(events):
+        fields = msgspec.to_builtins(event)
+        kind = fields.pop("type", type(event).__name__)
+        if isinstance(event, FinalResponse):
+            fields["history"] = f"{len(event.history)} messages"
+        shown = ", ".join(f"{name}={_json(value)}" for name, value in fields.items())
+        rows.append(
+            f"<tr><td>{number}</td><td><code>{html.escape(kind)}</code></td>"
+            f'<td style="text-align: left"><code>{html.escape(shown)}</code></td></tr>'
+        )
+    head = '<tr><th>#</th><th>type</th><th style="text-align: left">fields</th></tr>'
+    return HTML(f"<table>{head}{''.join(rows)}</table>")

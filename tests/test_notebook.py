@@ -1,0 +1,118 @@
+"""rxllm.notebook: live IPython display updates of a stream, and the events table."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import reactivex
+from IPython.core.displaypub import CapturingDisplayPublisher
+from IPython.core.interactiveshell import InteractiveShell
+
+from rxllm import Agent, ProviderError, TextDelta, tool
+from rxllm.notebook import display_stream, events_table
+from rxllm.testing import Call, ScriptedModel, Turn
+
+
+@tool
+def clock(tz: str) -> str:
+    """The time in a time zone."""
+    return f"12:00 in {tz}"
+
+
+@pytest.fixture
+def published() -> Iterator[list[dict[str, Any]]]:
+    """What IPython's display machinery publishes, captured as a kernel would send it."""
+    shell = InteractiveShell.instance()
+    before = shell.display_pub
+    capture = CapturingDisplayPublisher()  # type: ignore[no-untyped-call]
+    shell.display_pub = capture
+    yield capture.outputs
+    shell.display_pub = before
+
+
+def agent_run() -> Any:
+    model = ScriptedModel(
+        [
+            Turn(reasoning=["Think <b>."], calls=[Call("clock", {"tz": "UTC"})]),
+            Turn(text=["It is ", "noon."]),
+        ]
+    )
+    return Agent(model, tools=[clock]).stream_prompt("Time?")
+
+
+HTML_END = (
+    '<div class="rxllm-stream" style="font-family: var(--jp-content-font-family, sans-serif)">'
+    '<details><summary style="opacity: 0.6">reasoning</summary>'
+    '<div style="white-space: pre-wrap; opacity: 0.6">Think &lt;b&gt;.</div></details>'
+    "<details><summary>🔧 <code>clock({&quot;tz&quot;:&quot;UTC&quot;})</code> → <span>12:00 in UTC</span>"
+    '</summary><pre style="white-space: pre-wrap">12:00 in UTC</pre></details>'
+    '<div style="white-space: pre-wrap">It is noon.</div>'
+    '<div style="opacity: 0.6; color: inherit">2 turns · input 20 · output 10 · total 30 tokens</div></div>'
+)
+
+
+async def test_the_view_updates_one_display_live_and_ends_with_the_whole_run(
+    published: list[dict[str, Any]],
+) -> None:
+    view = display_stream(agent_run(), min_interval=0)
+    events = await view
+    assert events == view.events and view.done and view.error is None
+    first, *updates = published
+    display_id = first["transient"]["display_id"]
+    assert first["update"] is False
+    assert first["data"]["text/plain"] == "[streaming…]"
+    assert all(update["update"] and update["transient"] == {"display_id": display_id} for update in updates)
+    assert len(updates) == len(events) + 1  # one per event, one at the end
+    texts = [update["data"]["text/plain"] for update in updates]
+    assert texts[0] == "[reasoning, 10 characters]\n[streaming…]"
+    assert '[tool call] clock {"tz":"UTC"}\n[streaming…]' in "\n".join(texts)
+    assert texts[-1] == (
+        "[reasoning, 10 characters]\n"
+        '[tool call] clock {"tz":"UTC"} → 12:00 in UTC\n'
+        "It is noon.\n"
+        "[2 turns · input 20 · output 10 · total 30 tokens]"
+    )
+    assert updates[-1]["data"]["text/html"] == HTML_END
+
+
+async def test_updates_are_throttled_to_min_interval(published: list[dict[str, Any]]) -> None:
+    events = await display_stream(agent_run(), min_interval=60)
+    assert len(events) > 5
+    assert [output["update"] for output in published] == [False, True]  # shown, then the end
+
+
+async def test_an_error_shows_in_the_view_and_is_raised_by_await(published: list[dict[str, Any]]) -> None:
+    error = ProviderError("Overloaded", status=529)
+    view = display_stream(reactivex.concat(reactivex.of(TextDelta(text="Hi")), reactivex.throw(error)))
+    with pytest.raises(ProviderError):
+        await view
+    assert view.error is error
+    assert published[-1]["data"]["text/plain"] == "Hi\n[error: ProviderError: HTTP 529: Overloaded]"
+    assert (
+        '<div style="opacity: 0.6; color: #b00">error: ProviderError: HTTP 529: Overloaded</div>'
+        in (published[-1]["data"]["text/html"])
+    )
+
+
+async def test_dispose_cancels_the_stream(published: list[dict[str, Any]]) -> None:
+    disposed = asyncio.Event()
+    source = reactivex.concat(reactivex.of(TextDelta(text="Hi")), reactivex.never()).pipe(
+        reactivex.operators.finally_action(disposed.set)
+    )
+    view = display_stream(source, min_interval=0)
+    view.dispose()
+    assert disposed.is_set() and view.done
+    assert await view == [TextDelta(text="Hi")]
+    assert published[-1]["data"]["text/plain"] == "Hi\n[cancelled]"
+
+
+def test_events_table_lists_each_event_with_its_fields() -> None:
+    table = events_table([TextDelta(text="a<b")])
+    assert table.data == (
+        '<table><tr><th>#</th><th>type</th><th style="text-align: left">fields</th></tr>'
+        '<tr><td>0</td><td><code>text_delta</code></td><td style="text-align: left"><code>text=a&lt;b</code>'
+        "</td></tr></table>"
+    )
