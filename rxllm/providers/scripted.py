@@ -620,7 +620,9 @@ class ScriptedServer:
                     await asyncio.sleep(delay)
                 await response.write(piece)
             await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
+            self.disconnected.set()  # the client went away (a cancelled stream): nothing to report
+        except asyncio.CancelledError:
             self.disconnected.set()
             raise
         return response
