@@ -56,7 +56,7 @@ from rxllm.providers.openai import OpenAIChat, OpenAIResponses
 from rxllm.providers.scripted import Call, ReceivedRequest, ScriptedServer, Turn
 from rxllm.tools import Tool, tool
 
-__all__ = ["Console", "calculator_tool", "clock_tool", "demo", "main"]
+__all__ = ["Console", "calculator_tool", "clock_tool", "demo", "demo_script", "main"]
 
 INTERRUPTED = 130
 """The exit status after Ctrl-C, as shells report a SIGINT."""
@@ -275,7 +275,8 @@ def clock_tool(now: Callable[[], datetime] | None = None) -> Tool[..., str]:
     return clock
 
 
-def _demo_script() -> list[Turn | Callable[[ReceivedRequest], Turn]]:
+def demo_script() -> list[Turn | Callable[[ReceivedRequest], Turn]]:
+    """The demo's turns: reasoning and two parallel tool calls; then an answer made of their results."""
     first = Turn(
         reasoning=[
             "Two questions: ",
@@ -332,7 +333,7 @@ async def demo(
     The server streams Chat Completions bytes (``delay`` seconds before each
     piece); ``OpenAIChat`` reads them over the loopback, the whole real path.
     """
-    async with ScriptedServer(_demo_script(), delay=delay, model=DEMO_MODEL) as server:
+    async with ScriptedServer(demo_script(), delay=delay, model=DEMO_MODEL) as server:
         model = server.provider()
         async with model:
             agent = Agent(

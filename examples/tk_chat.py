@@ -1,0 +1,204 @@
+"""A Tk chat window over an rxllm agent: tokens appear as they stream; Send, Pause/Resume, Cancel.
+
+The asyncio loop (HTTP, tools) runs on a background thread; the window observes
+the agent's events on reactivex's ``TkinterScheduler``, so every widget update
+happens on Tk's own thread::
+
+    python examples/tk_chat.py                                   # offline: a scripted server on 127.0.0.1
+    python examples/tk_chat.py --provider openai --model gpt-4o-mini
+    python examples/tk_chat.py --provider openai --model llama3.2 --base-url http://localhost:11434/v1
+
+Pause holds delivery and stops reading the socket; Cancel disposes the
+subscription, which closes the connection. The conversation's history is
+carried from one answer to the next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import tkinter as tk
+from collections.abc import Sequence
+from typing import Any
+
+from reactivex import operators as ops
+from reactivex.disposable import SerialDisposable
+from reactivex.scheduler.mainloop import TkinterScheduler
+
+from rxllm import (
+    Agent,
+    FinalResponse,
+    Message,
+    PauseControl,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+)
+from rxllm.typing import StreamModel
+
+
+class ChatApp:
+    """The window: a transcript, a prompt entry, and the Send, Pause/Resume and Cancel buttons."""
+
+    def __init__(
+        self, root: tk.Tk, model: StreamModel, loop: asyncio.AbstractEventLoop, *, tools: Sequence[Any] = ()
+    ) -> None:
+        self.root = root
+        self.loop = loop
+        self.agent = Agent(model, tools=tools)
+        self.scheduler = TkinterScheduler(root)
+        self.history: tuple[Message, ...] = ()
+        self.control: PauseControl | None = None
+        self.subscription = SerialDisposable()
+        self.streaming = False
+
+        root.title("rxllm chat")
+        self.text = tk.Text(root, wrap="word", height=20, width=72)
+        self.text.tag_configure("you", font=("TkDefaultFont", 10, "bold"))
+        self.text.tag_configure("reasoning", foreground="grey50")
+        self.text.tag_configure("tool", foreground="steel blue")
+        self.text.pack(fill="both", expand=True)
+        bar = tk.Frame(root)
+        bar.pack(fill="x")
+        self.entry = tk.Entry(bar)
+        self.entry.pack(side="left", fill="x", expand=True)
+        self.entry.bind("<Return>", lambda _: self.send())
+        self.send_button = tk.Button(bar, text="Send", command=self.send)
+        self.send_button.pack(side="left")
+        self.pause_button = tk.Button(bar, text="Pause", command=self.toggle_pause, state="disabled")
+        self.pause_button.pack(side="left")
+        self.cancel_button = tk.Button(bar, text="Cancel", command=self.cancel, state="disabled")
+        self.cancel_button.pack(side="left")
+        self.status = tk.StringVar(root, "ready")
+        tk.Label(root, textvariable=self.status, anchor="w").pack(fill="x")
+
+    # -- buttons --------------------------------------------------------------------------
+
+    def send(self) -> None:
+        prompt = self.entry.get().strip()
+        if not prompt or self.streaming:
+            return
+        self.entry.delete(0, "end")
+        self._append("you: ", "you")
+        self._append(prompt + "\n")
+        self._append("assistant: ", "you")
+        self.control = PauseControl()
+        events = self.agent.stream_prompt(prompt, history=self.history, pause=self.control).pipe(
+            ops.observe_on(self.scheduler)
+        )
+        self._streaming(True)
+        self.status.set("streaming…")
+
+        def subscribe() -> None:
+            # Subscribed on the loop's thread, so the HTTP request and tools run on that loop.
+            self.subscription.disposable = events.subscribe(self._on_event, self._on_error, self._on_done)
+
+        self.loop.call_soon_threadsafe(subscribe)
+
+    def toggle_pause(self) -> None:
+        control = self.control
+        if control is None:
+            return
+        if control.is_paused:
+            control.resume()
+            self.pause_button.configure(text="Pause")
+            self.status.set("streaming…")
+        else:
+            control.pause()
+            self.pause_button.configure(text="Resume")
+            self.status.set("paused")
+
+    def cancel(self) -> None:
+        if not self.streaming:
+            return
+        self.subscription.dispose()
+        self.subscription = SerialDisposable()
+        self._append("\n[cancelled]\n", "tool")
+        self._streaming(False)
+        self.status.set("cancelled")
+
+    # -- events, on Tk's thread -------------------------------------------------------------
+
+    def _on_event(self, event: Any) -> None:
+        if not self.streaming:
+            return  # cancelled: anything still queued for Tk is dropped
+        if isinstance(event, TextDelta):
+            self._append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self._append(event.text, "reasoning")
+        elif isinstance(event, ToolCall):
+            self._append(f"\n[tool call] {event.name} {event.arguments}\n", "tool")
+        elif isinstance(event, ToolResult):
+            self._append(f"[result] {event.content}\n", "tool")
+        elif isinstance(event, FinalResponse):
+            self.history = event.history
+            usage = event.usage
+            self.status.set(f"done: {event.turns} turn(s), {usage.total_tokens} tokens")
+
+    def _on_error(self, error: Exception) -> None:
+        if not self.streaming:
+            return
+        self._append(f"\n[error] {type(error).__name__}: {error}\n", "tool")
+        self._streaming(False)
+        self.status.set("error")
+
+    def _on_done(self) -> None:
+        if not self.streaming:
+            return
+        self._append("\n")
+        self._streaming(False)
+
+    def _streaming(self, on: bool) -> None:
+        self.streaming = on
+        self.send_button.configure(state="disabled" if on else "normal")
+        self.pause_button.configure(state="normal" if on else "disabled", text="Pause")
+        self.cancel_button.configure(state="normal" if on else "disabled")
+
+    def _append(self, text: str, tag: str | None = None) -> None:
+        self.text.insert("end", text, () if tag is None else (tag,))
+        self.text.see("end")
+
+
+def start_loop() -> asyncio.AbstractEventLoop:
+    """An asyncio loop running on a daemon thread; ``loop.stop()`` (thread-safe) ends and closes it."""
+    loop = asyncio.new_event_loop()
+
+    def run() -> None:
+        loop.run_forever()  # until loop.stop()
+        loop.close()
+
+    threading.Thread(target=run, name="rxllm-loop", daemon=True).start()
+    return loop
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--provider", choices=("openai", "responses", "anthropic"))
+    parser.add_argument("--model")
+    parser.add_argument("--base-url")
+    args = parser.parse_args(argv)
+    loop = start_loop()
+    tools: list[Any] = []
+    if args.provider is None:
+        from rxllm.cli import calculator_tool, clock_tool, demo_script
+        from rxllm.providers.scripted import ScriptedServer
+
+        server = ScriptedServer(demo_script(), delay=0.05, model="rxllm-demo")
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result()
+        model: StreamModel = server.provider()
+        tools = [calculator_tool(), clock_tool()]
+    else:
+        from rxllm.cli import PROVIDERS
+
+        model = PROVIDERS[args.provider](args.model, base_url=args.base_url)
+    root = tk.Tk()
+    app = ChatApp(root, model, loop, tools=tools)
+    if args.provider is None:
+        app.entry.insert(0, "What is 15% of 240, and what time is it in Tokyo?")
+    root.mainloop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""examples/tk_chat.py in a real Tk window under Xvfb, against the scripted server: Send, Pause, Cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rxllm.providers.scripted import Reply, ScriptedServer, Turn
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "tk_chat.py"
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    """An Xvfb display of our own; else the session's display; else the test is skipped, saying why."""
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        if os.environ.get("DISPLAY"):
+            yield os.environ["DISPLAY"]
+            return
+        pytest.skip("no display server: Xvfb is not installed (apt-get install xvfb) and DISPLAY is unset")
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen(
+        [xvfb, "-displayfd", str(write_end), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end) as announced:
+        number = announced.readline().strip()
+    try:
+        if not number:
+            pytest.skip("Xvfb could not start a display")
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+def tk_chat(display: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("DISPLAY", display)
+    spec = importlib.util.spec_from_file_location("tk_chat", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def drive(app: Any, steps: list[Callable[[], bool]], *, timeout: float = 20.0) -> list[str]:
+    """Run Tk's main loop; each step is polled every 10 ms until it returns True, then the next one.
+
+    Returns every distinct content the text widget showed, in order.
+    """
+    shown: list[str] = []
+    pending = list(steps)
+    failure: list[str] = []
+
+    def poll() -> None:
+        content = app.text.get("1.0", "end-1c")
+        if not shown or shown[-1] != content:
+            shown.append(content)
+        while pending and pending[0]():
+            pending.pop(0)
+        if pending:
+            app.root.after(10, poll)
+        else:
+            app.root.quit()
+
+    def give_up() -> None:
+        failure.append(f"timed out with {len(pending)} steps left; text: {app.text.get('1.0', 'end-1c')!r}")
+        app.root.quit()
+
+    app.root.after(10, poll)
+    app.root.after(int(timeout * 1000), give_up)
+    app.root.mainloop()
+    assert not failure, failure[0]
+    return shown
+
+
+def make_app(tk_chat: Any, server: ScriptedServer) -> Any:
+    import tkinter
+
+    root = tkinter.Tk()
+    return tk_chat.ChatApp(root, server.provider(), tk_chat.start_loop())
+
+
+def close_app(app: Any) -> None:
+    """Destroy the window, close the provider on its loop, stop the loop."""
+    app.root.destroy()
+    asyncio.run_coroutine_threadsafe(app.agent.model.aclose(), app.loop).result(5)
+    app.loop.call_soon_threadsafe(app.loop.stop)
+
+
+def press_send(app: Any, prompt: str) -> Callable[[], bool]:
+    def step() -> bool:
+        app.entry.insert(0, prompt)
+        app.send_button.invoke()
+        return True
+
+    return step
+
+
+def test_send_streams_tokens_into_the_text_widget(tk_chat: Any) -> None:
+    words = ["Hello ", "from ", "the ", "scripted ", "server."]
+    with ScriptedServer([Turn(text=words)], delay=0.05) as server:
+        app = make_app(tk_chat, server)
+        try:
+            shown = drive(
+                app,
+                [press_send(app, "Hi"), lambda: not app.streaming and app.status.get().startswith("done")],
+            )
+            status = app.status.get()
+        finally:
+            close_app(app)
+    final = "you: Hi\nassistant: Hello from the scripted server.\n"
+    assert shown[-1] == final
+    streamed = [text for text in shown if text.startswith("you: Hi\nassistant: ")]
+    assert "you: Hi\nassistant: Hello from " in streamed, "tokens appear one by one as they stream"
+    assert status == "done: 1 turn(s), 15 tokens"
+    assert server.requests[0].json["messages"] == [{"role": "user", "content": "Hi"}]
+
+
+def test_cancel_stops_the_stream_and_closes_the_connection(tk_chat: Any) -> None:
+    slow = Reply(Turn(text=["tick "] * 400), delay=0.02)
+    with ScriptedServer([slow]) as server:
+        app = make_app(tk_chat, server)
+        seen: dict[str, Any] = {}
+
+        def cancel_after_two_ticks() -> bool:
+            if "tick tick " not in app.text.get("1.0", "end-1c"):
+                return False
+            app.cancel_button.invoke()
+            seen["at_cancel"] = app.text.get("1.0", "end-1c")
+            seen["deadline"] = 30
+            return True
+
+        def quiet_for_300_ms() -> bool:
+            seen["deadline"] -= 1
+            return bool(seen["deadline"] <= 0)
+
+        try:
+            drive(app, [press_send(app, "Count."), cancel_after_two_ticks, quiet_for_300_ms])
+            after = app.text.get("1.0", "end-1c")
+            status = app.status.get()
+        finally:
+            close_app(app)
+        assert server.disconnected.wait(5)
+    assert seen["at_cancel"].endswith("\n[cancelled]\n")
+    assert after == seen["at_cancel"], "nothing arrives after Cancel"
+    assert status == "cancelled"
+
+
+def test_pause_holds_tokens_until_resume(tk_chat: Any) -> None:
+    words = [f"w{n} " for n in range(20)]
+    with ScriptedServer([Turn(text=words)], delay=0.02) as server:
+        app = make_app(tk_chat, server)
+        seen: dict[str, Any] = {}
+
+        def pause_after_first_word() -> bool:
+            if "w0 " not in app.text.get("1.0", "end-1c"):
+                return False
+            app.pause_button.invoke()
+            seen["paused"] = app.text.get("1.0", "end-1c")
+            seen["ticks"] = 30
+            return True
+
+        def resume_after_300_ms() -> bool:
+            seen["ticks"] -= 1
+            if seen["ticks"] > 0:
+                return False
+            seen["while_paused"] = app.text.get("1.0", "end-1c")
+            seen["button"] = app.pause_button.cget("text")
+            app.pause_button.invoke()
+            return True
+
+        try:
+            shown = drive(
+                app,
+                [press_send(app, "Go."), pause_after_first_word, resume_after_300_ms,
+                 lambda: not app.streaming and app.status.get().startswith("done")],
+            )  # fmt: skip
+        finally:
+            close_app(app)
+    assert seen["while_paused"] == seen["paused"], "nothing is shown while paused"
+    assert seen["button"] == "Resume"
+    assert shown[-1] == "you: Go.\nassistant: " + "".join(words) + "\n"
