@@ -1,0 +1,104 @@
+"""rxllm.testing: marble helpers, the scripted_server fixture, and the README's "Testing your pipelines"."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from reactivex import Observable
+from reactivex import operators as ops
+
+import rxllm
+from rxllm import Agent, Final, FinalResponse, TextDelta, ToolResult, tool
+from rxllm.testing import (
+    Call,
+    ScriptedModel,
+    ScriptedServer,
+    Turn,
+    assert_marbles,
+    event_values,
+)
+
+# -- a user's own operator, tested with marbles (as in the README) --------------------------
+
+
+def shout() -> Callable[[Observable[Any]], Observable[Any]]:
+    """Upper-case text deltas; everything else passes through."""
+    return ops.map(lambda e: TextDelta(text=e.text.upper()) if isinstance(e, TextDelta) else e)
+
+
+values = event_values(a=TextDelta(text="hi"), A=TextDelta(text="HI"), f=Final(finish_reason="stop"))
+
+
+def test_my_operator_upper_cases_text() -> None:
+    assert_marbles(shout(), "-a--f-|", "-A--f-|", values)
+
+
+def test_my_operator_passes_errors_through() -> None:
+    assert_marbles(shout(), "-a-#", "-A-#", values, ValueError("boom"))
+
+
+def test_a_marble_mismatch_shows_both_timelines() -> None:
+    with pytest.raises(AssertionError) as failure:
+        assert_marbles(shout(), "-a--f-|", "-a--f-|", values)
+    assert str(failure.value) == (
+        "marbles differ for source '-a--f-|'\nexpected:\n  1: a\n  4: f\n  6: |\ngot:\n  1: A\n  4: f\n  6: |"
+    )
+
+
+def test_errors_must_also_be_of_the_expected_type() -> None:
+    with pytest.raises(AssertionError, match="  3: # KeyError: 'boom'"):
+        assert_marbles(shout(), "-a-#", "-A-#", values, KeyError("boom"), expected_error=ValueError("'boom'"))
+
+
+def test_unknown_values_show_by_their_repr() -> None:
+    with pytest.raises(AssertionError, match=r"  1: TextDelta\(text='HO'\)"):
+        assert_marbles(ops.map(lambda _: TextDelta(text="HO")), "-a-|", "-A-|", values)
+
+
+# -- an agent test with the scripted model (as in the README) --------------------------------
+
+
+@tool
+def clock(tz: str) -> str:
+    """The time in a time zone."""
+    return f"12:00 in {tz}"
+
+
+def test_the_agent_answers_with_the_clock() -> None:
+    model = ScriptedModel([Turn(calls=[Call("clock", {"tz": "UTC"})]), Turn(text=["It is noon."])])
+    events = rxllm.run(Agent(model, tools=[clock]).stream_prompt("What time is it?"))
+    assert [e.content for e in events if isinstance(e, ToolResult)] == ["12:00 in UTC"]
+    final = events[-1]
+    assert isinstance(final, FinalResponse) and final.text == "It is noon."
+    assert model.requests[1].messages[-1].role == "tool"
+
+
+# -- the fixture, from the pytest plugin --------------------------------------------------------
+
+
+def test_the_fixture_serves_a_sync_test(scripted_server: Callable[..., ScriptedServer]) -> None:
+    server = scripted_server([Turn(text=["Hi"])], dialect="responses")
+    assert server.base_url.startswith("http://127.0.0.1:")
+
+    async def ask() -> list[Any]:
+        async with server.provider() as provider:
+            return [
+                e
+                async for e in rxllm.aiter(
+                    provider.stream(rxllm.CompletionRequest([rxllm.Message.user("x")]))
+                )
+            ]
+
+    events = asyncio.run(ask())
+    assert events[0] == TextDelta(text="Hi")
+    assert server.requests[0].path == "/v1/responses"
+
+
+async def test_the_fixture_serves_an_async_test(scripted_server: Callable[..., ScriptedServer]) -> None:
+    server = scripted_server([Turn(text=["Hi"])], dialect="anthropic", delay=0.01)
+    async with server.provider() as provider:
+        events = [e async for e in rxllm.aiter(Agent(provider).stream_prompt("x"))]
+    assert isinstance(events[-1], FinalResponse) and events[-1].text == "Hi"
