@@ -12,7 +12,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxllm.errors import EventLoopError
 
-__all__ = ["event_loop", "from_coroutine", "on_loop"]
+__all__ = ["event_loop", "from_async", "from_coroutine", "on_loop"]
 
 _T = TypeVar("_T")
 
@@ -46,16 +46,22 @@ def on_loop(loop: asyncio.AbstractEventLoop, action: Callable[[], None]) -> None
         loop.call_soon_threadsafe(action)
 
 
-def from_coroutine(factory: Callable[[], Awaitable[_T]]) -> Observable[_T]:
-    """A cold Observable: each subscription runs ``factory()`` as a task and emits its result.
+def from_async(
+    produce: Callable[[abc.ObserverBase[_T], Callable[[], bool]], Awaitable[None]],
+) -> Observable[_T]:
+    """A cold Observable: each subscription runs ``produce(observer, disposed)`` as a task.
 
     .. marble::
-        :alt: from_coroutine
+        :alt: from_async
 
-        subscribe ──► task ──► ----r|      (or # when the coroutine raises)
+        subscribe ──► task ──► -a-b-c-|     (produce returned)
+                               -a-b-#       (produce raised)
 
-    Disposing cancels the task. Like ``sse_source``, it runs on the loop of an
-    ``AsyncIOScheduler`` or the running loop.
+    ``produce`` emits with ``observer.on_next`` and checks ``disposed()`` after
+    each emission (an observer may dispose from inside ``on_next``); returning
+    completes, raising delivers the error. Disposing cancels the task. It runs
+    on the loop of an ``AsyncIOScheduler`` passed to ``subscribe``, or the
+    running loop; anywhere else the subscription fails with ``EventLoopError``.
     """
 
     def subscribe(
@@ -67,20 +73,23 @@ def from_coroutine(factory: Callable[[], Awaitable[_T]]) -> Observable[_T]:
             observer.on_error(exc)
             return Disposable()
         disposed = False
-        tasks: list[asyncio.Task[None]] = []
+
+        def is_disposed() -> bool:
+            return disposed
 
         async def run() -> None:
             try:
-                value = await factory()
+                await produce(observer, is_disposed)
             except asyncio.CancelledError:
-                return
+                return  # disposed
             except Exception as exc:  # noqa: BLE001 - every failure reaches the observer
                 if not disposed:
                     observer.on_error(exc)
                 return
             if not disposed:
-                observer.on_next(value)
                 observer.on_completed()
+
+        tasks: list[asyncio.Task[None]] = []
 
         def start() -> None:
             if not disposed:
@@ -88,6 +97,8 @@ def from_coroutine(factory: Callable[[], Awaitable[_T]]) -> Observable[_T]:
 
         def stop() -> None:
             for task in tasks:
+                # Disposed from inside the task's own on_next: it sees ``disposed``
+                # and returns by itself.
                 if task is not asyncio.current_task(loop):
                     task.cancel()
 
@@ -100,3 +111,20 @@ def from_coroutine(factory: Callable[[], Awaitable[_T]]) -> Observable[_T]:
         return Disposable(cancel)
 
     return Observable(subscribe)
+
+
+def from_coroutine(factory: Callable[[], Awaitable[_T]]) -> Observable[_T]:
+    """A cold Observable: each subscription awaits ``factory()`` as a task and emits its result.
+
+    .. marble::
+        :alt: from_coroutine
+
+        subscribe ──► task ──► ----r|      (or # when the coroutine raises)
+    """
+
+    async def produce(observer: abc.ObserverBase[_T], disposed: Callable[[], bool]) -> None:
+        value = await factory()
+        if not disposed():
+            observer.on_next(value)
+
+    return from_async(produce)

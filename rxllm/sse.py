@@ -22,18 +22,16 @@ and one I/O function:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 
 import msgspec
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
-from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxllm import _log
+from rxllm._aio import from_async
 from rxllm._http import HttpClient
 from rxllm.control import PauseControl
-from rxllm.errors import EventLoopError, EventTooLargeError, ResponseTooLargeError, SseError
+from rxllm.errors import EventTooLargeError, ResponseTooLargeError, SseError
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
@@ -352,34 +350,6 @@ def _invalid_utf8(line: bytes, exc: UnicodeDecodeError) -> str:
     )
 
 
-def _event_loop(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop:
-    if isinstance(scheduler, AsyncIOScheduler):
-        # reactivex keeps the scheduler's loop in ``_loop`` and offers no public
-        # accessor; it is the loop the user asked events to run on.
-        loop: asyncio.AbstractEventLoop = scheduler._loop  # noqa: SLF001
-        return loop
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        raise EventLoopError(
-            "an rxllm stream needs a running asyncio event loop: subscribe from inside a coroutine, "
-            "pass scheduler=AsyncIOScheduler(loop) to subscribe(), or use rxllm.run(observable) "
-            "in a plain script"
-        ) from None
-
-
-def _on_loop(loop: asyncio.AbstractEventLoop, action: Callable[[], None]) -> None:
-    """Run ``action`` now when on ``loop``'s thread, else soon on that loop (calls keep their order)."""
-    try:
-        here = asyncio.get_running_loop() is loop
-    except RuntimeError:
-        here = False
-    if here:
-        action()
-    else:
-        loop.call_soon_threadsafe(action)
-
-
 def sse_source(
     client: HttpClient,
     url: str,
@@ -411,66 +381,26 @@ def sse_source(
       ``subscribe``. Anywhere else the subscription fails with ``EventLoopError``.
     """
 
-    def subscribe(
-        observer: abc.ObserverBase[SseEvent],
-        scheduler: abc.SchedulerBase | None = None,
-    ) -> abc.DisposableBase:
-        try:
-            loop = _event_loop(scheduler)
-        except EventLoopError as exc:
-            observer.on_error(exc)
-            return Disposable()
-        disposed = False
+    async def pump(observer: abc.ObserverBase[SseEvent], disposed: Callable[[], bool]) -> None:
+        decoder = SseDecoder(max_event_size=max_event_size)
+        received = 0
+        async with client.open_stream(url, body=body, headers=headers) as pieces:
+            async for piece in pieces:
+                received += len(piece)
+                if max_response_size is not None and received > max_response_size:
+                    raise ResponseTooLargeError(max_response_size)
+                for event in decoder.feed(piece):
+                    if _log.is_enabled():
+                        _log.log("TRACE", f"SSE event {event.event!r}, {len(event.data)} characters")
+                    observer.on_next(event)
+                    if disposed():
+                        return
+                if pause is not None and pause.is_paused:
+                    await pause.wait_resumed()
+            for event in decoder.finish():
+                observer.on_next(event)
+                if disposed():
+                    return
 
-        async def pump() -> None:
-            decoder = SseDecoder(max_event_size=max_event_size)
-            received = 0
-            try:
-                async with client.open_stream(url, body=body, headers=headers) as pieces:
-                    async for piece in pieces:
-                        received += len(piece)
-                        if max_response_size is not None and received > max_response_size:
-                            raise ResponseTooLargeError(max_response_size)
-                        for event in decoder.feed(piece):
-                            if _log.is_enabled():
-                                _log.log("TRACE", f"SSE event {event.event!r}, {len(event.data)} characters")
-                            observer.on_next(event)
-                            if disposed:
-                                return
-                        if pause is not None and pause.is_paused:
-                            await pause.wait_resumed()
-                    for event in decoder.finish():
-                        observer.on_next(event)
-                        if disposed:
-                            return
-            except asyncio.CancelledError:
-                return  # disposed: leaving ``async with`` closed the response
-            except Exception as exc:  # noqa: BLE001 - every failure reaches the observer
-                if not disposed:
-                    observer.on_error(exc)
-                return
-            if not disposed:
-                observer.on_completed()
-
-        tasks: list[asyncio.Task[None]] = []
-
-        def start() -> None:
-            if not disposed:
-                tasks.append(loop.create_task(pump()))
-
-        def stop() -> None:
-            for task in tasks:
-                # Disposed from inside our own on_next (``[DONE]`` completing the
-                # pipe): the pump sees ``disposed`` and returns by itself.
-                if task is not asyncio.current_task(loop):
-                    task.cancel()
-
-        def cancel() -> None:
-            nonlocal disposed
-            disposed = True
-            _on_loop(loop, stop)
-
-        _on_loop(loop, start)
-        return Disposable(cancel)
-
-    return Observable(subscribe)
+    # Disposal cancels the task; leaving ``async with`` closes the response.
+    return from_async(pump)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import os
 import shutil
@@ -44,6 +45,17 @@ def display() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def collect_tk_garbage() -> Iterator[None]:
+    """Free each test's Tk objects on the main thread.
+
+    A Tk variable freed by the cycle collector on another thread (the asyncio
+    loop's, in a later test) raises "main thread is not in main loop" there.
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture
