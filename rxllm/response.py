@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import msgspec
 
-from rxllm.events import AgentEvent, Final, Reasoning, ReasoningDelta, TextDelta, ToolCall, Usage
+from rxllm.events import (
+    AgentEvent,
+    Final,
+    Reasoning,
+    ReasoningDelta,
+    StreamReset,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
 from rxllm.messages import Message, Part, ReasoningPart, TextPart, ToolCallPart
 
 __all__ = ["CompletionResponse", "ResponseBuilder"]
@@ -104,10 +113,15 @@ class ResponseBuilder:
     Text pieces are gathered in a list and joined once, so building is linear in
     the number of deltas. ``ToolCallDelta`` is progress only and is ignored;
     ``ToolCall`` events make ``tool_calls``; ``Final`` pieces merge with
-    ``Final.updated``.
+    ``Final.updated``. A ``StreamReset`` clears everything gathered: the turn
+    starts again.
     """
 
     def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything gathered (what a ``StreamReset`` does)."""
         self._text: list[str] = []
         self._reasoning = _ReasoningBlocks()
         self._tool_calls: list[ToolCall] = []
@@ -130,6 +144,8 @@ class ResponseBuilder:
             self._tool_calls.append(event)
         elif isinstance(event, Final):
             self._final = event if self._final is None else self._final.updated(event)
+        elif isinstance(event, StreamReset):
+            self.clear()
 
     def build(self) -> CompletionResponse:
         end = self._final if self._final is not None else Final()

@@ -1,7 +1,8 @@
-"""Retries: which failures are retried, how long to wait, and the operator that re-subscribes.
+"""Retries: which failures are retried, how long to wait, and the operators that re-subscribe.
 
-A turn is retried only **before its first event**: once anything was delivered,
-a retry would deliver it twice, so the error goes to the observer instead.
+By default a turn is retried only **before its first event**: once anything was
+delivered, a retry would deliver it twice, so the error goes to the observer
+instead. ``midstream_retries`` (below) lifts that, announcing each resend.
 
 =================================================  =========================================
 failure (before the first event)                   retried?
@@ -33,6 +34,34 @@ one, else ``min(initial * 2 ** (n - 1), maximum)`` less up to ``jitter`` of it
 at random. A server asking for a longer wait than ``max_retry_after`` is not
 retried: its error is delivered at once, ``retry_after`` on it, rather than
 holding the stream for that long or retrying earlier than the server asked.
+
+**Mid-stream resends** (``RetryPolicy(midstream_retries=n)``, the providers'
+``midstream_retries=n``; off by default). ``retry_turn`` sends the request again,
+up to ``n`` times per turn, when a stream breaks after the server accepted it:
+
+=================================================  =========================================
+failure after the response started                 resent? (``midstream_retries > 0``)
+=================================================  =========================================
+``StreamTruncatedError`` (connection lost, or a    yes
+clean end without the end marker)
+``ChunkDecodeError``, ``SseError`` (a malformed    yes
+chunk, bytes that are no event stream)
+``StreamTimeoutError("idle")``                     yes
+``ProviderError`` inside the stream that the       yes
+table above calls transient
+``ProviderError`` 4xx other than 408, 409, 429;    never
+non-transient error events
+``StreamTimeoutError`` first_event, total;         no
+``EventTooLargeError``, ``ResponseTooLargeError``
+=================================================  =========================================
+
+Before each resend the observer gets ``StreamReset(attempt, reason)``, meaning
+"discard everything this turn delivered so far": one reset per resend, emitted
+when the resend is decided (before its wait), ``attempt`` the number the next
+request will have (the turn's first request is 1). A failure before the
+attempt's first event that the first table retries stays with ``max_retries``
+and is not announced. The *n*-th resend waits as the *n*-th retry would. When
+the budget is spent, the observer gets the last attempt's error, as it is.
 """
 
 from __future__ import annotations
@@ -40,12 +69,21 @@ from __future__ import annotations
 import random as _random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable, SingleAssignmentDisposable
 
-from rxllm.errors import ProviderError, StreamTimeoutError, StreamTruncatedError, TransportError
+from rxllm.errors import (
+    ChunkDecodeError,
+    EventTooLargeError,
+    ProviderError,
+    SseError,
+    StreamTimeoutError,
+    StreamTruncatedError,
+    TransportError,
+)
+from rxllm.events import AssistantEvent, StreamReset
 from rxllm.timeouts import timer_scheduler
 
 __all__ = [
@@ -56,6 +94,7 @@ __all__ = [
     "Retry",
     "RetryPolicy",
     "retry_before_first_event",
+    "retry_turn",
 ]
 
 _T = TypeVar("_T")
@@ -104,11 +143,14 @@ class Retry:
     """One retry about to happen, as ``on_retry`` hears of it."""
 
     attempt: int
-    """The retry's number, from 1 (the request will then have been sent ``attempt + 1`` times)."""
+    """The retry's number, from 1, counted apart for retries and resends."""
     max_retries: int
+    """The budget ``attempt`` counts against: ``max_retries``, or ``midstream_retries`` for a resend."""
     reason: str
     delay: float
     error: Exception
+    midstream: bool = False
+    """A mid-stream resend (announced by a ``StreamReset``) rather than a retry before the first event."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,10 +161,14 @@ class RetryPolicy:
     backoff: Backoff = field(default_factory=Backoff)
     statuses: frozenset[int] = RETRY_STATUSES
     error_types: frozenset[str] = RETRY_ERROR_TYPES
+    midstream_retries: int = 0
+    """Resends of a turn whose stream broke after the response started (``retry_turn`` only)."""
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, not {self.max_retries}")
+        if self.midstream_retries < 0:
+            raise ValueError(f"midstream_retries must be 0 or more, not {self.midstream_retries}")
         if self.statuses & NEVER_RETRY_STATUSES:
             raise ValueError(f"HTTP {sorted(self.statuses & NEVER_RETRY_STATUSES)} are never retried")
 
@@ -146,11 +192,41 @@ class RetryPolicy:
             return "connection lost before the first event" if error.connection_lost else None
         return None
 
+    def resend_reason(self, error: Exception) -> str | None:
+        """Why a turn whose stream broke with ``error`` may be sent again mid-stream, or ``None``."""
+        if isinstance(error, ProviderError):
+            return self.reason(error)
+        if isinstance(error, StreamTruncatedError):
+            if error.connection_lost:
+                return "connection lost mid-stream"
+            return "stream ended without its end marker"
+        if isinstance(error, ChunkDecodeError):
+            return "malformed chunk"
+        if isinstance(error, SseError) and not isinstance(error, EventTooLargeError):
+            return "invalid event stream"
+        if isinstance(error, StreamTimeoutError):
+            return "idle timeout" if error.which == "idle" else None
+        if isinstance(error, TransportError):
+            return "connection failed"
+        return None
+
     def plan(self, error: Exception, retry: int, random: Callable[[], float]) -> tuple[str, float] | None:
         """``(reason, delay)`` for retry number ``retry`` (from 1) after ``error``, or ``None``: give up."""
         if retry > self.max_retries:
             return None
-        reason = self.reason(error)
+        return self._delayed(self.reason(error), error, retry, random)
+
+    def plan_resend(
+        self, error: Exception, resend: int, random: Callable[[], float]
+    ) -> tuple[str, float] | None:
+        """``(reason, delay)`` for mid-stream resend number ``resend`` (from 1), or ``None``: give up."""
+        if resend > self.midstream_retries:
+            return None
+        return self._delayed(self.resend_reason(error), error, resend, random)
+
+    def _delayed(
+        self, reason: str | None, error: Exception, retry: int, random: Callable[[], float]
+    ) -> tuple[str, float] | None:
         if reason is None:
             return None
         retry_after = error.retry_after if isinstance(error, ProviderError) else None
@@ -175,6 +251,8 @@ def retry_before_first_event(
     wait runs on ``scheduler`` (else the subscriber's, else the running asyncio
     loop). ``on_retry`` is called before each wait. Once the source emitted an
     item, every error passes through. Disposing cancels a pending wait.
+    ``policy.midstream_retries`` is not used here: mid-stream resends need a
+    ``StreamReset`` to emit, which is what ``retry_turn`` adds.
 
     .. marble::
         :alt: retry_before_first_event
@@ -184,49 +262,108 @@ def retry_before_first_event(
         third, after 4:              -a-b-|
         [ retry_before_first_event(RetryPolicy(backoff=Backoff(initial=2, jitter=0))) ]
         ---------a-b-|
-
-    (Mid-stream retries, which would emit a ``StreamReset`` first, are the one
-    place this would change: ``delivered`` is the switch.)
     """
+    return _retrying(policy, None, on_retry, random, scheduler)
 
-    def _retry(source: Observable[_T]) -> Observable[_T]:
+
+def retry_turn(
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[Retry], None] | None = None,
+    random: Callable[[], float] = _random.random,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Callable[[Observable[AssistantEvent]], Observable[AssistantEvent]]:
+    """``retry_before_first_event``, plus up to ``policy.midstream_retries`` resends mid-stream.
+
+    After the source failed in a way ``RetryPolicy.resend_reason`` accepts
+    (and that is not a retry before the first event), it emits
+    ``StreamReset(attempt, reason)`` at once and re-subscribes after the backoff;
+    observers discard what the turn delivered before the reset. With
+    ``midstream_retries=0`` it is ``retry_before_first_event``.
+
+    .. marble::
+        :alt: retry_turn
+
+        first subscription:   -a-b-#        (connection lost)
+        second, after 2:              -c-d-|
+        [ retry_turn(RetryPolicy(midstream_retries=1, backoff=Backoff(initial=2, jitter=0))) ]
+        -a-b-R---c-d-|      R = StreamReset(attempt=2, reason="connection lost mid-stream")
+    """
+    return _retrying(policy, _reset, on_retry, random, scheduler)
+
+
+def _reset(attempt: int, reason: str) -> AssistantEvent:
+    return StreamReset(attempt=attempt, reason=reason)
+
+
+def _retrying(
+    policy: RetryPolicy,
+    reset: Callable[[int, str], Any] | None,
+    on_retry: Callable[[Retry], None] | None,
+    random: Callable[[], float],
+    scheduler: abc.SchedulerBase | None,
+) -> Callable[[Observable[Any]], Observable[Any]]:
+    """The operator behind both: ``reset`` makes the item announcing a resend (``None``: no resends)."""
+    resends_allowed = reset is not None and policy.midstream_retries > 0
+
+    def _retry(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
-            observer: abc.ObserverBase[_T],
+            observer: abc.ObserverBase[Any],
             scheduler_: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
             timers, _now = timer_scheduler(scheduler or scheduler_)
             subscription = SerialDisposable()
             timer = SerialDisposable()
-            delivered = False
+            delivered = False  # by the current attempt
             retries = 0
+            resends = 0
             stopped = False
 
             def run(_scheduler: abc.SchedulerBase | None = None, _state: object = None) -> None:
+                nonlocal delivered
                 if stopped:
                     return
+                delivered = False
                 # Assigned before subscribing: a source that fails at once schedules its retry
                 # into ``timer``, which this must not overwrite.
                 inner = SingleAssignmentDisposable()
                 subscription.disposable = inner
                 inner.disposable = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
 
-            def on_next(item: _T) -> None:
+            def on_next(item: Any) -> None:
                 nonlocal delivered
                 delivered = True
                 observer.on_next(item)
 
             def on_error(error: Exception) -> None:
-                nonlocal retries
+                nonlocal retries, resends
                 if stopped:
                     return
-                planned = None if delivered else policy.plan(error, retries + 1, random)
-                if planned is None:
+                if not delivered and policy.reason(error) is not None:
+                    planned = policy.plan(error, retries + 1, random)
+                    if planned is None:
+                        observer.on_error(error)
+                        return
+                    retries += 1
+                    reason, delay = planned
+                    if on_retry is not None:
+                        on_retry(Retry(retries, policy.max_retries, reason, delay, error))
+                elif resends_allowed and reset is not None:
+                    planned = policy.plan_resend(error, resends + 1, random)
+                    if planned is None:
+                        observer.on_error(error)
+                        return
+                    resends += 1
+                    reason, delay = planned
+                    if on_retry is not None:
+                        budget = policy.midstream_retries
+                        on_retry(Retry(resends, budget, reason, delay, error, midstream=True))
+                    observer.on_next(reset(1 + retries + resends, reason))
+                    if stopped:
+                        return
+                else:
                     observer.on_error(error)
                     return
-                retries += 1
-                reason, delay = planned
-                if on_retry is not None:
-                    on_retry(Retry(retries, policy.max_retries, reason, delay, error))
                 timer.disposable = timers.schedule_relative(delay, run)
 
             def on_completed() -> None:

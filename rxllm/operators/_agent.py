@@ -12,6 +12,13 @@ One run answers one prompt::
 Tool execution and the next turn are concatenated and deferred: no loop blocks,
 no thread is held per run, and disposing the subscription at any point closes
 the HTTP response or cancels the running tool tasks.
+
+A ``StreamReset`` inside a turn (a provider with ``midstream_retries`` resent
+it) passes on to observers and restarts the turn's bookkeeping: the response
+that decides the next step, and so the tools that run and the history, holds
+only the last attempt; ``on_text_delta``'s ``aggregated`` starts again from the
+new attempt's text. Tools run only after a turn's stream completed, so a call
+streamed by a discarded attempt never runs.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from rxllm.events import (
     AssistantEvent,
     Final,
     FinalResponse,
+    StreamReset,
     TextDelta,
     ToolCall,
     ToolCallDelta,
@@ -211,9 +219,12 @@ class _Run:
         finals: list[Final] = []
 
         def record(event: AgentEvent) -> None:
+            # A StreamReset clears the builder too: only the last attempt's calls can run.
             builder.feed(event)
             if isinstance(event, Final):
                 finals.append(event)
+            elif isinstance(event, StreamReset):
+                finals.clear()
 
         before: Observable[AgentEvent] = self.ask("on_completion_call", self.prompt, request.messages)
         events = reactivex.defer(lambda _: settings.model.stream(request, pause=settings.pause))
@@ -231,7 +242,9 @@ class _Run:
 
         def check(event: AssistantEvent) -> Observable[AgentEvent]:
             decision: Callable[[], Awaitable[Terminate | None]] | None = None
-            if self.watch_text and isinstance(event, TextDelta):
+            if isinstance(event, StreamReset):
+                text.clear()  # ``aggregated`` restarts with the new attempt's text
+            elif self.watch_text and isinstance(event, TextDelta):
                 text.append(event.text)
                 aggregated = "".join(text)
                 decision = lambda: hook.on_text_delta(event.text, aggregated)  # noqa: E731

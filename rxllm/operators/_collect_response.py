@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from reactivex import Observable, abc
 
-from rxllm.events import AssistantEvent, StreamReset
+from rxllm.events import AssistantEvent
 from rxllm.response import CompletionResponse, ResponseBuilder
 
 __all__ = ["collect_response"]
@@ -20,7 +20,9 @@ def collect_response() -> Callable[[Observable[AssistantEvent]], Observable[Comp
     ``ToolCall`` events make ``tool_calls`` (``ToolCallDelta`` is progress only
     and is ignored); usage, finish reason, response id and model come from the
     ``Final`` (pieces merged with ``Final.updated``). A ``StreamReset`` clears
-    everything gathered; an error passes through and nothing is emitted.
+    everything gathered, so the response is the last attempt's (with the usage
+    its ``Final`` reports: after ``dedupe_final``, every attempt's); an error
+    passes through and nothing is emitted.
 
     .. marble::
         :alt: collect_response
@@ -41,18 +43,11 @@ def collect_response() -> Callable[[Observable[AssistantEvent]], Observable[Comp
         ) -> abc.DisposableBase:
             builder = ResponseBuilder()
 
-            def on_next(event: AssistantEvent) -> None:
-                nonlocal builder
-                if isinstance(event, StreamReset):
-                    builder = ResponseBuilder()
-                else:
-                    builder.feed(event)
-
             def on_completed() -> None:
                 observer.on_next(builder.build())
                 observer.on_completed()
 
-            return source.subscribe(on_next, observer.on_error, on_completed, scheduler=scheduler)
+            return source.subscribe(builder.feed, observer.on_error, on_completed, scheduler=scheduler)
 
         return Observable(subscribe)
 

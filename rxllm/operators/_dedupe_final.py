@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import msgspec
 from reactivex import Observable, abc
 
-from rxllm.events import AssistantEvent, Final
+from rxllm.events import AssistantEvent, Final, StreamReset, Usage
 from rxllm.typing import EventOperator
 
 __all__ = ["dedupe_final"]
@@ -17,8 +18,14 @@ def dedupe_final() -> EventOperator:
     usage on another, usage sometimes twice); the pieces merge with
     ``Final.updated``. A source that completes without any ``Final`` still gets
     one, with zero usage: completion means a whole turn (a missing end marker is
-    an error upstream). A ``StreamReset`` passes through and the pieces held so
-    far stay held.
+    an error upstream).
+
+    A ``StreamReset`` passes through. The usage held so far belonged to the
+    discarded attempt, which the provider reported (and bills): it is set aside
+    and added, with ``Usage.__add__``, to the usage of the ``Final`` delivered
+    at completion, so that ``Final`` counts every attempt's reported tokens. The
+    other held fields (finish reason, response id, model) stay as defaults that
+    the new attempt's pieces replace.
 
     .. marble::
         :alt: dedupe_final
@@ -34,6 +41,10 @@ def dedupe_final() -> EventOperator:
         -a-f-#
         [ dedupe_final() ]
         -a---#
+
+        -a-f-R-b-g-|        f: the discarded attempt's usage
+        [ dedupe_final() ]
+        -a---R-b---(h,|)    h = g with usage f.usage + g.usage
     """
 
     def _dedupe_final(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
@@ -42,16 +53,23 @@ def dedupe_final() -> EventOperator:
             scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
             held: Final | None = None
+            discarded: Usage | None = None  # usage of attempts a StreamReset discarded
 
             def on_next(event: AssistantEvent) -> None:
-                nonlocal held
-                if not isinstance(event, Final):
-                    observer.on_next(event)
-                else:
+                nonlocal held, discarded
+                if isinstance(event, Final):
                     held = event if held is None else held.updated(event)
+                    return
+                if isinstance(event, StreamReset) and held is not None:
+                    discarded = held.usage if discarded is None else discarded + held.usage
+                    held = msgspec.structs.replace(held, usage=Usage())
+                observer.on_next(event)
 
             def on_completed() -> None:
-                observer.on_next(held if held is not None else Final())
+                final = held if held is not None else Final()
+                if discarded is not None:
+                    final = msgspec.structs.replace(final, usage=discarded + final.usage)
+                observer.on_next(final)
                 observer.on_completed()
 
             return source.subscribe(on_next, observer.on_error, on_completed, scheduler=scheduler)

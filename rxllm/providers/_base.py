@@ -4,12 +4,16 @@
 
     attempt = sse_source(POST body) ─► progress_timeout(first_event, idle) ─► parse_chunk(dialect)
                 ─► accumulate_tool_calls() ─► dedupe_final()
-    stream(request) = attempt ─► retry_before_first_event(policy) ─► total_timeout(total)
+    stream(request) = attempt ─► retry_turn(policy) ─► total_timeout(total)
                 ─► pause_gate(control)                                (the gate only with pause=...)
 
 A retry re-subscribes ``attempt``, which sends the request anew with fresh
-parser and accumulator state; it happens only while ``attempt`` has emitted
-nothing, so no event is ever delivered twice.
+parser and accumulator state. With ``midstream_retries=0`` (the default) it
+happens only while ``attempt`` has emitted nothing, so no event is ever
+delivered twice. With ``midstream_retries=n`` a turn whose stream broke is
+also sent again, up to ``n`` times, after a ``StreamReset`` that tells
+observers to discard what it delivered; the usage each discarded attempt
+reported is added to the turn's ``Final``.
 
 A provider subclass says where to POST, which headers carry the key, how a
 ``CompletionRequest`` becomes the body, and which dialect reads the reply.
@@ -26,14 +30,16 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
+import reactivex
 from reactivex import Observable, abc
+from reactivex import operators as ops
 
 from rxllm import _log
 from rxllm._http import HttpClient, safe_url
 from rxllm._version import __version__
 from rxllm.control import PauseControl
 from rxllm.errors import InsecureTransportError
-from rxllm.events import AssistantEvent, Final
+from rxllm.events import AssistantEvent, Final, Usage
 from rxllm.operators import accumulate_tool_calls, dedupe_final, parse_chunk, pause_gate
 from rxllm.request import CompletionRequest
 from rxllm.retry import (
@@ -42,7 +48,7 @@ from rxllm.retry import (
     Backoff,
     Retry,
     RetryPolicy,
-    retry_before_first_event,
+    retry_turn,
 )
 from rxllm.sse import DEFAULT_MAX_EVENT_SIZE, DEFAULT_MAX_RESPONSE_SIZE, sse_source
 from rxllm.timeouts import Timeouts, progress_timeout, total_timeout
@@ -59,6 +65,10 @@ class Provider:
     ``api_key`` and ``base_url`` default to the environment variables a subclass
     names. The key lives in request headers only: never in ``repr()``, logs or
     error messages.
+
+    ``max_retries`` (2) bounds the retries before a turn's first event;
+    ``midstream_retries`` (0: off) the resends of a turn whose stream broke
+    after the server accepted it (see ``stream`` and ``rxllm.retry``).
     """
 
     api_key_env: str = ""
@@ -79,6 +89,7 @@ class Provider:
         session: aiohttp.ClientSession | None = None,
         allow_insecure_http: bool = False,
         max_retries: int = 2,
+        midstream_retries: int = 0,
         backoff: Backoff | None = None,
         timeouts: Timeouts | None = None,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
@@ -96,6 +107,7 @@ class Provider:
             backoff=backoff if backoff is not None else Backoff(),
             statuses=self.retry_statuses,
             error_types=self.retry_error_types,
+            midstream_retries=midstream_retries,
         )
         if self._api_key and not allow_insecure_http:
             _refuse_plain_http(self.base_url)
@@ -143,10 +155,19 @@ class Provider:
         event (see ``rxllm.retry``). ``timeouts`` bound it (see
         ``rxllm.Timeouts``). Disposing closes the connection; ``pause`` holds
         delivery and stops reading the socket, and stops the timeout clocks.
+
+        With ``midstream_retries=n``, a stream that breaks after the server
+        accepted the request (connection lost, no end marker, a malformed
+        chunk, an idle timeout, a transient error event) is sent again, up to
+        ``n`` times, each resend announced by a ``StreamReset(attempt,
+        reason)``: discard what the turn delivered so far. A ``Final`` comes
+        only from the attempt that completes, its usage the sum of what every
+        discarded attempt reported and its own. When the resends are spent, the
+        last attempt's error is delivered.
         """
         body = _encoder.encode(self.request_body(request))
         timeouts = self.timeouts
-        attempt: Observable[AssistantEvent] = sse_source(
+        source: Observable[AssistantEvent] = sse_source(
             self._http,
             self.url,
             body=body,
@@ -158,26 +179,54 @@ class Provider:
             progress_timeout(timeouts.first_event, timeouts.idle, pause=pause),
             parse_chunk(self.dialect),
             accumulate_tool_calls(),
-            dedupe_final(),
         )
-        events = attempt.pipe(
-            retry_before_first_event(self.retry_policy, on_retry=self._log_retry),
+        turn: Observable[AssistantEvent]
+        if self.retry_policy.midstream_retries == 0:
+            turn = source.pipe(dedupe_final(), retry_turn(self.retry_policy, on_retry=self._log_retry))
+        else:
+            turn = reactivex.defer(lambda _: self._resent(source))
+        events = turn.pipe(
             total_timeout(timeouts.total, pause=pause),
             _logged(self.model, safe_url(self.url)),
         )
         return events if pause is None else events.pipe(pause_gate(pause))
 
+    def _resent(self, source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
+        """One subscription's turn with mid-stream resends, charging the usage of discarded attempts."""
+        spent = _SpentUsage()
+
+        def on_retry(retry: Retry) -> None:
+            self._log_retry(retry)
+            spent.next_attempt(discarded=retry.midstream)
+
+        return source.pipe(
+            ops.do_action(on_next=spent.watch),
+            dedupe_final(),
+            retry_turn(self.retry_policy, on_retry=on_retry),
+            ops.map(spent.charge),
+        )
+
     def _log_retry(self, retry: Retry) -> None:
+        if retry.midstream:
+            message = (
+                f"resending {self.model} in {retry.delay:.2f} s (resend {retry.attempt} of "
+                f"{retry.max_retries}), observers discard what the turn delivered: {retry.reason}"
+            )
+        else:
+            message = (
+                f"retrying {self.model} in {retry.delay:.2f} s (retry {retry.attempt} of "
+                f"{retry.max_retries}): {retry.reason}"
+            )
         _log.log(
             "WARNING",
-            f"retrying {self.model} in {retry.delay:.2f} s (retry {retry.attempt} of {retry.max_retries}): "
-            f"{retry.reason}",
+            message,
             operation="chat",
             model=self.model,
             fields={
                 "rxllm.attempt": retry.attempt,
                 "rxllm.delay": retry.delay,
                 "rxllm.reason": retry.reason,
+                "rxllm.midstream": retry.midstream,
                 "error.type": type(retry.error).__name__,
             },
         )
@@ -193,6 +242,37 @@ class Provider:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+class _SpentUsage:
+    """The usage reported by one turn's attempts: the current one's, and the discarded ones' summed.
+
+    ``watch`` sees the ``Final`` pieces of each attempt before ``dedupe_final``
+    (which drops them when the attempt fails); ``next_attempt`` moves the failed
+    attempt's usage into ``discarded`` when a ``StreamReset`` discarded it (a
+    retry before the first event is not charged, as without resends); ``charge``
+    adds ``discarded`` to the turn's ``Final``.
+    """
+
+    __slots__ = ("current", "discarded")
+
+    def __init__(self) -> None:
+        self.current: Usage | None = None
+        self.discarded: Usage | None = None
+
+    def watch(self, event: AssistantEvent) -> None:
+        if isinstance(event, Final):
+            self.current = event.usage if self.current is None else self.current.updated(event.usage)
+
+    def next_attempt(self, *, discarded: bool) -> None:
+        if discarded and self.current is not None:
+            self.discarded = self.current if self.discarded is None else self.discarded + self.current
+        self.current = None
+
+    def charge(self, event: AssistantEvent) -> AssistantEvent:
+        if isinstance(event, Final) and self.discarded is not None:
+            return msgspec.structs.replace(event, usage=self.discarded + event.usage)
+        return event
 
 
 class _Secret(str):
