@@ -13,6 +13,7 @@ from conftest import collect_events
 from fault_server import MODEL, ROLE, StartFaultServer, Step, fault_server, in_stream_error, text_stream
 from loguru import logger
 from reactivex import Observable
+from reactivex.notification import OnError
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.marbles import marbles_testing
 
@@ -28,6 +29,7 @@ from rxllm.errors import (
     StreamTruncatedError,
     TransportError,
 )
+from rxllm.events import StreamReset
 from rxllm.messages import Message
 from rxllm.providers.openai import OpenAIChat
 from rxllm.request import CompletionRequest
@@ -38,6 +40,7 @@ from rxllm.retry import (
     Retry,
     RetryPolicy,
     retry_before_first_event,
+    retry_turn,
 )
 
 __all__ = ["fault_server"]
@@ -289,3 +292,116 @@ async def test_each_retry_is_logged_with_its_reason(
     assert all(r["extra"]["gen_ai.operation.name"] == "chat" for r in retries)
     assert all(r["name"] == "rxllm.providers._base" for r in retries)
     assert server.request_count == 3
+
+
+# -- mid-stream resends ------------------------------------------------------------------------------
+
+LOST = StreamTruncatedError("the connection dropped mid-stream", connection_lost=True)
+RESENDING = RetryPolicy(midstream_retries=2, backoff=Backoff(initial=2, maximum=8, jitter=0))
+
+
+def reset(attempt: int, reason: str = "connection lost mid-stream") -> StreamReset:
+    return StreamReset(attempt=attempt, reason=reason)
+
+
+def test_retry_turn_resends_after_delivered_items_with_a_reset_first() -> None:
+    local: dict[str | float, object] = {**values, "R": reset(2), "c": "c"}
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = attempts(cold("-a-b-#", values, LOST), cold("-c-|", local, None))
+        # Lost at 5: the reset at once, the resend after 2.
+        assert start(source.pipe(retry_turn(RESENDING))) == exp("-a-b-R--c-|", local, None)
+
+
+def test_retry_turn_gives_the_last_error_when_the_resends_are_spent() -> None:
+    local: dict[str | float, object] = {**values, "R": reset(2), "S": reset(3, "malformed chunk")}
+    broken = ChunkDecodeError("invalid JSON", "{")
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = attempts(
+            cold("-a-#", values, LOST), cold("-a-#", values, broken), cold("-a-#", values, BUSY)
+        )
+        result = start(source.pipe(retry_turn(RESENDING)))
+        # Resends wait 2, then 4; the third attempt's error ends it: the budget (2) is spent.
+        assert result == exp("-a-R--a-S----a-#", local, BUSY)
+    assert isinstance(result[-1].value, OnError) and result[-1].value.exception is BUSY
+
+
+def test_retry_turn_never_resends_what_cannot_succeed() -> None:
+    local: dict[str | float, object] = {**values}
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = attempts(cold("-a-#", values, DENIED), cold("-b-|", values, None))
+        assert start(source.pipe(retry_turn(RESENDING))) == exp("-a-#", local, DENIED)
+
+
+def test_retry_turn_without_resends_is_retry_before_first_event() -> None:
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = attempts(cold("#", None, BUSY), cold("-a-#", values, LOST), cold("-b-|", values, None))
+        assert start(source.pipe(retry_turn(STEADY))) == exp("---a-#", values, LOST)
+
+
+def test_retry_turn_keeps_retries_before_the_first_event_apart() -> None:
+    # 503 before any item: a plain retry (max_retries), no reset; then a loss after an item: a resend.
+    local: dict[str | float, object] = {**values, "R": reset(3), "c": "c"}
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = attempts(cold("#", None, BUSY), cold("-a-#", values, LOST), cold("-c-|", local, None))
+        heard: list[Retry] = []
+        result = start(source.pipe(retry_turn(RESENDING, on_retry=heard.append)))
+        assert result == exp("---a-R--c-|", local, None)
+    assert heard == [
+        Retry(1, 2, "HTTP 503", 2.0, BUSY),
+        Retry(1, 2, "connection lost mid-stream", 2.0, LOST, midstream=True),
+    ]
+
+
+def test_disposing_during_a_resend_wait_unsubscribes_everything() -> None:
+    scheduler = TestScheduler()
+    first = scheduler.create_cold_observable(on_next(10, "a"), on_error(20, LOST))
+    second = scheduler.create_cold_observable(on_next(10, "b"), on_completed(20))
+    results = scheduler.start(lambda: attempts(first, second).pipe(retry_turn(RESENDING)), disposed=221)
+    assert results.messages == [on_next(210, "a"), on_next(220, reset(2))]
+    assert first.subscriptions == [subscribe(200, 220)]
+    assert second.subscriptions == []
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (StreamTruncatedError("dropped", connection_lost=True), "connection lost mid-stream"),
+        (StreamTruncatedError("no [DONE]"), "stream ended without its end marker"),
+        (ChunkDecodeError("invalid JSON", "{"), "malformed chunk"),
+        (SseError("invalid UTF-8"), "invalid event stream"),
+        (StreamTimeoutError("idle", 30), "idle timeout"),
+        (TransportError("reset"), "connection failed"),
+        (ProviderError("Overloaded", type="overloaded_error"), "overloaded_error in the stream"),
+        (ProviderError("boom", code="502"), "error 502 in the stream"),
+        (ProviderError("slow down", status=429), "HTTP 429"),
+    ],
+)
+def test_what_is_resent_mid_stream(error: Exception, reason: str) -> None:
+    assert RetryPolicy().resend_reason(error) == reason
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        StreamTimeoutError("first_event", 600),
+        StreamTimeoutError("total", 60),
+        EventTooLargeError(4096),
+        ResponseTooLargeError(2000),
+        ProviderError("bad schema", type="invalid_request_error"),
+        *(ProviderError("no", status=status) for status in sorted(NEVER_RETRY_STATUSES)),
+        ValueError("a bug"),
+    ],
+)
+def test_what_is_never_resent(error: Exception) -> None:
+    assert RetryPolicy(midstream_retries=5).resend_reason(error) is None
+    assert RetryPolicy(midstream_retries=5).plan_resend(error, 1, lambda: 0.5) is None
+
+
+def test_resends_are_bounded_and_wait_like_retries() -> None:
+    policy = RetryPolicy(midstream_retries=2, backoff=Backoff(initial=1, jitter=0))
+    assert policy.plan_resend(LOST, 1, lambda: 0.5) == ("connection lost mid-stream", 1.0)
+    assert policy.plan_resend(LOST, 2, lambda: 0.5) == ("connection lost mid-stream", 2.0)
+    assert policy.plan_resend(LOST, 3, lambda: 0.5) is None
+    assert RetryPolicy().plan_resend(LOST, 1, lambda: 0.5) is None, "off by default"
+    with pytest.raises(ValueError, match="midstream_retries"):
+        RetryPolicy(midstream_retries=-1)

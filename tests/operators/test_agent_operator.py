@@ -21,7 +21,7 @@ from reactivex.testing.recorded import Recorded
 
 from rxllm.control import PauseControl
 from rxllm.errors import MaxTurnsError, ProviderError
-from rxllm.events import AssistantEvent, Final, FinalResponse, TextDelta, ToolCall, Usage
+from rxllm.events import AssistantEvent, Final, FinalResponse, StreamReset, TextDelta, ToolCall, Usage
 from rxllm.messages import Message, ToolCallPart
 from rxllm.operators import agent
 from rxllm.request import CompletionRequest
@@ -184,3 +184,15 @@ def test_resubscribing_runs_again_from_the_start() -> None:
         on_completed(206),
     ]
     assert [r.messages for r in model.requests] == [(Message.user("hi"),), (Message.user("hi"),)]
+
+
+def test_a_stream_reset_discards_the_turn_so_far() -> None:
+    # The discarded attempt streamed a whole tool call; after the reset the turn is text only, so the
+    # call never runs, the history never holds it and the run ends after this turn.
+    reset = StreamReset(attempt=2, reason="connection lost mid-stream")
+    local: dict[str | float, object] = {**values, "R": reset}
+    with marbles_testing() as (start, cold, _hot, exp):
+        model = FakeModel([lambda: cold("-c-R-a-b-f-|", local, None)])
+        result = start(cold("p|", {"p": "hi"}, None).pipe(agent(model, max_turns=1)))
+        assert result == exp("-c-R-a-b-f-(F,|)", local, None)
+    assert len(model.requests) == 1

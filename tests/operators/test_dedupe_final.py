@@ -109,3 +109,40 @@ def test_resubscribing_starts_clean() -> None:
         # The first attempt fails holding f; a resubscription must not merge it into its final.
         results = start(source.pipe(dedupe_final(), ops.retry(2)))
     assert results == [on_next(204, a), on_next(208, g), on_completed(208)]
+
+
+def test_a_discarded_attempts_usage_is_added_to_the_final() -> None:
+    # f1: the discarded attempt's finish and usage; g2: the new attempt's. One Final, both usages.
+    reset = StreamReset(attempt=2, reason="connection lost mid-stream")
+    f1 = Final(usage=Usage(input_tokens=12, output_tokens=3, total_tokens=15), finish_reason="stop")
+    g2 = Final(usage=Usage(input_tokens=12, output_tokens=7, total_tokens=19), finish_reason="length")
+    both = Final(usage=Usage(input_tokens=24, output_tokens=10, total_tokens=34), finish_reason="length")
+    local: dict[str | float, object] = {**values, "r": reset, "p": f1, "q": g2, "s": both}
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = cold("-a-p-r-a-q-|", local, None)
+        assert start(source.pipe(dedupe_final())) == exp("-a---r-a---(s,|)", local, None)
+
+
+def test_every_discarded_attempt_counts_once() -> None:
+    reset = StreamReset(attempt=2, reason="idle timeout")
+    one = Final(usage=Usage(input_tokens=5, total_tokens=5))
+    local: dict[str | float, object] = {
+        **values,
+        "r": reset,
+        "o": one,
+        "s": Final(usage=Usage(input_tokens=15, total_tokens=15), finish_reason="stop"),
+        "t": Final(finish_reason="stop", usage=Usage(input_tokens=5, total_tokens=5)),
+    }
+    with marbles_testing() as (start, cold, _hot, exp):
+        # Usage repeated within an attempt is merged, not added; each reset adds what was held.
+        source = cold("-o-o-r-o-r-r-t-|", local, None)
+        assert start(source.pipe(dedupe_final())) == exp("-----r---r-r---(s,|)", local, None)
+
+
+def test_a_reset_then_an_error_delivers_no_final() -> None:
+    reset = StreamReset(attempt=2, reason="malformed chunk")
+    error = ProviderError("Overloaded", type="overloaded_error")
+    local: dict[str | float, object] = {**values, "r": reset}
+    with marbles_testing() as (start, cold, _hot, exp):
+        results = start(cold("-f-r-a-g-#", local, error).pipe(dedupe_final()))
+        assert results == exp("---r-a---#", local, error)

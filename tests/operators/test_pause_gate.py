@@ -12,7 +12,7 @@ from reactivex.testing.recorded import Recorded
 
 from rxllm.control import Listener, PauseControl
 from rxllm.errors import StreamTimeoutError
-from rxllm.events import AssistantEvent, Final, TextDelta
+from rxllm.events import AssistantEvent, Final, StreamReset, TextDelta
 from rxllm.operators import pause_gate
 
 on_next, on_error, on_completed = ReactiveTest.on_next, ReactiveTest.on_error, ReactiveTest.on_completed
@@ -293,3 +293,22 @@ def test_toggling_from_another_thread_neither_loses_duplicates_nor_reorders() ->
     control.resume()
     assert done.wait(5)
     assert seen == events
+
+
+def test_a_stream_reset_is_held_in_order_like_any_event() -> None:
+    reset = StreamReset(attempt=2, reason="connection lost mid-stream")
+    scheduler = TestScheduler()
+    control = PauseControl()
+    xs = scheduler.create_hot_observable(
+        on_next(210, a), on_next(220, reset), on_next(230, b), on_next(240, f), on_completed(250)
+    )
+    scheduler.schedule_absolute(215, lambda *_: control.pause())
+    scheduler.schedule_absolute(260, lambda *_: control.resume())
+    results = scheduler.start(lambda: xs.pipe(pause_gate(control)))
+    assert results.messages == [
+        on_next(210, a),
+        on_next(260, reset),
+        on_next(260, b),
+        on_next(260, f),
+        on_completed(260),
+    ]
