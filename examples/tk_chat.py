@@ -10,7 +10,10 @@ happens on Tk's own thread::
 
 Pause holds delivery and stops reading the socket; Cancel disposes the
 subscription, which closes the connection. The conversation's history is
-carried from one answer to the next.
+carried from one answer to the next. With ``--midstream-retries N`` a turn whose
+stream broke is sent again: the ``StreamReset`` before the new attempt deletes
+what the turn had shown (from a text mark set where the turn began) and a
+"retrying" note takes its place.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from reactivex.scheduler.mainloop import TkinterScheduler
 
 from rxllm import (
     Agent,
+    Final,
     FinalResponse,
     Message,
     PauseControl,
     ReasoningDelta,
+    StreamReset,
     TextDelta,
     ToolCall,
     ToolResult,
@@ -59,7 +64,11 @@ class ChatApp:
         self.text.tag_configure("you", font=("TkDefaultFont", 10, "bold"))
         self.text.tag_configure("reasoning", foreground="grey50")
         self.text.tag_configure("tool", foreground="steel blue")
+        self.text.tag_configure("note", foreground="dark orange")
         self.text.pack(fill="both", expand=True)
+        # Where the current turn's output begins; left gravity keeps it before what is inserted there.
+        self.text.mark_set("turn", "end-1c")
+        self.text.mark_gravity("turn", "left")
         bar = tk.Frame(root)
         bar.pack(fill="x")
         self.entry = tk.Entry(bar)
@@ -84,6 +93,7 @@ class ChatApp:
         self._append("you: ", "you")
         self._append(prompt + "\n")
         self._append("assistant: ", "you")
+        self._turn_starts()
         self.control = PauseControl()
         events = self.agent.stream_prompt(prompt, history=self.history, pause=self.control).pipe(
             ops.observe_on(self.scheduler)
@@ -132,6 +142,13 @@ class ChatApp:
             self._append(f"\n[tool call] {event.name} {event.arguments}\n", "tool")
         elif isinstance(event, ToolResult):
             self._append(f"[result] {event.content}\n", "tool")
+            self._turn_starts()
+        elif isinstance(event, Final):
+            self._turn_starts()
+        elif isinstance(event, StreamReset):
+            # The provider resends a broken turn: what it showed so far is discarded.
+            self.text.delete("turn", "end-1c")
+            self._append(f"\n[retrying: {event.reason}]\n", "note")
         elif isinstance(event, FinalResponse):
             self.history = event.history
             usage = event.usage
@@ -156,6 +173,9 @@ class ChatApp:
         self.pause_button.configure(state="normal" if on else "disabled", text="Pause")
         self.cancel_button.configure(state="normal" if on else "disabled")
 
+    def _turn_starts(self) -> None:
+        self.text.mark_set("turn", "end-1c")
+
     def _append(self, text: str, tag: str | None = None) -> None:
         self.text.insert("end", text, () if tag is None else (tag,))
         self.text.see("end")
@@ -178,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--provider", choices=("openai", "responses", "anthropic"))
     parser.add_argument("--model")
     parser.add_argument("--base-url")
+    parser.add_argument("--midstream-retries", type=int, default=0, metavar="N")
     args = parser.parse_args(argv)
     loop = start_loop()
     tools: list[Any] = []
@@ -192,7 +213,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         from rxllm.cli import PROVIDERS
 
-        model = PROVIDERS[args.provider](args.model, base_url=args.base_url)
+        model = PROVIDERS[args.provider](
+            args.model, base_url=args.base_url, midstream_retries=args.midstream_retries
+        )
     root = tk.Tk()
     app = ChatApp(root, model, loop, tools=tools)
     if args.provider is None:

@@ -25,7 +25,10 @@ import itertools
 import math
 import operator
 import os
+import re
+import shutil
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -40,6 +43,7 @@ from rxllm.bridges import aiter
 from rxllm.errors import RxLLMError
 from rxllm.events import (
     AgentEvent,
+    Final,
     FinalResponse,
     Reasoning,
     ReasoningDelta,
@@ -78,13 +82,26 @@ class Console:
     ``color``); a tool call is shown with its arguments when it is complete, and
     its result when the tool returns; the summed usage closes the run. Without
     ``color`` the output is the same text without escape sequences.
+
+    A ``StreamReset`` (the provider resent a broken turn) discards what the turn
+    showed so far. With ``live`` (``out`` is a terminal) the turn's output is
+    erased — the cursor goes back to where the turn began and the screen is
+    cleared below it — and a ``[retrying: reason]`` line stands in its place
+    until the new attempt's output follows it. Without ``live`` nothing can be
+    erased: that line says that what follows replaces what is above.
+    ``columns`` is the terminal's width (asked of the terminal when ``None``).
     """
 
-    def __init__(self, out: TextIO, *, color: bool = False) -> None:
+    def __init__(
+        self, out: TextIO, *, color: bool = False, live: bool = False, columns: int | None = None
+    ) -> None:
         self.out = out
         self.color = color
+        self.live = live
+        self.columns = columns
         self._section: str | None = None  # "text" or "reasoning" while one streams
         self._at_line_start = True
+        self._turn: list[str] = []  # with ``live``: what the current turn wrote, to erase on a reset
 
     def _style(self, text: str, code: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color and text else text
@@ -93,6 +110,8 @@ class Console:
         if text:
             self.out.write(text)
             self._at_line_start = text.endswith("\n")
+            if self.live:
+                self._turn.append(text)
 
     def _line(self, text: str) -> None:
         """A whole line of its own, after ending whatever streamed before it."""
@@ -106,6 +125,7 @@ class Console:
 
     def prompt(self, text: str) -> None:
         self._line(f"{self._style('you:', '1')} {text}")
+        self._turn.clear()
         self.out.flush()
 
     def show(self, event: AgentEvent) -> None:
@@ -127,8 +147,11 @@ class Console:
         elif isinstance(event, ToolResult):
             label = self._style("[tool error]", "31;1") if event.is_error else self._style("[result]", "32;1")
             self._line(f"{label} {event.name}: {event.content}")
+            self._turn.clear()  # the next turn starts below the results
+        elif isinstance(event, Final):
+            self._turn.clear()  # this turn's output stays: a later reset belongs to a later turn
         elif isinstance(event, StreamReset):
-            self._line(self._style(f"[retrying: {event.reason}; what follows replaces the above]", "33"))
+            self._reset(event)
         elif isinstance(event, FinalResponse):
             usage = event.usage
             turns = f"{event.turns} turn" + ("" if event.turns == 1 else "s")
@@ -143,10 +166,38 @@ class Console:
             )
         self.out.flush()
 
+    def _reset(self, event: StreamReset) -> None:
+        if self.live:
+            up = _rows("".join(self._turn), self.columns or shutil.get_terminal_size().columns)
+            # Back to the first column of the turn's first row, then clear to the end of the screen.
+            self.out.write("\r" + (f"\x1b[{up}A" if up else "") + "\x1b[J")
+            self._turn.clear()
+            self._section = None
+            self._at_line_start = True
+            self._write(self._style(f"[retrying: {event.reason}]", "33") + "\n")
+        else:
+            self._line(self._style(f"[retrying: {event.reason}; what follows replaces the above]", "33"))
+
     def close(self) -> None:
         """End a line left open (the run stopped mid-text)."""
         self._end_section()
         self.out.flush()
+
+
+_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _rows(text: str, columns: int) -> int:
+    """How many rows above the cursor ``text`` took on a terminal ``columns`` wide, written from column 0."""
+    columns = max(columns, 1)
+    *whole, last = _ESCAPES.sub("", text).split("\n")
+    rows = sum(max(1, -(-_width(line) // columns)) for line in whole)
+    # A full last row leaves the cursor on it (the wrap is pending), so count the rows it filled, less one.
+    return rows + max(0, -(-_width(last) // columns) - 1)
+
+
+def _width(line: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in line)
 
 
 def _arguments(arguments: Any) -> str:
@@ -182,7 +233,7 @@ class _Waiting:
 
 async def _show_run(agent: Agent, prompt: str, *, out: TextIO, err: TextIO, json: bool, color: bool) -> None:
     """Stream one agent run to ``out``; raise its error."""
-    console = Console(out, color=color)
+    console = Console(out, color=color, live=not json and out.isatty())
     waiting = _Waiting(err)
     try:
         async for event in aiter(agent.stream_prompt(prompt)):
@@ -360,7 +411,7 @@ def _is_loopback(url: str) -> bool:
 async def chat(args: argparse.Namespace, out: TextIO, err: TextIO, *, color: bool) -> int:
     kind = PROVIDERS[args.provider]
     try:
-        model = kind(args.model, base_url=args.base_url)
+        model = kind(args.model, base_url=args.base_url, midstream_retries=args.midstream_retries)
     except RxLLMError as exc:
         err.write(f"rxllm: {exc}\n")
         return 2
@@ -411,8 +462,22 @@ def _parser() -> argparse.ArgumentParser:
     chat_command.add_argument("--base-url", default=None, help="the server (default: the provider's env var)")
     chat_command.add_argument("--max-turns", type=int, default=DEFAULT_MAX_TURNS, metavar="N")
     chat_command.add_argument("--preamble", default=None, help="a system prompt")
+    chat_command.add_argument(
+        "--midstream-retries",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="send a turn whose stream broke again, up to N times; the partial answer is redrawn",
+    )
     common(chat_command)
     return parser
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not 0 or more")
+    return value
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -9,7 +9,9 @@
 
 The view shows the text as it streams, reasoning folded under a ``<details>``
 summary, each tool call with its arguments and, once it returns, its result,
-and the usage at the end (or the error). It subscribes on the notebook's
+and the usage at the end (or the error). A ``StreamReset`` (the provider resent
+a broken turn) removes what the turn showed so far and puts a "retrying" note
+in its place; the new attempt's output follows it. It subscribes on the notebook's
 running asyncio loop, so the cell returns at once and the output keeps
 updating; ``view.dispose()`` cancels the stream. ``events_table(events)``
 shows a list of events as a table.
@@ -69,7 +71,9 @@ class StreamView:
         self.error: Exception | None = None
         self._cancelled = False
         self.min_interval = min_interval
-        self._blocks: list[tuple[str, Any]] = []  # ("text" | "reasoning", [pieces]) or ("tool", _ToolBlock)
+        # ("text" | "reasoning", [pieces]), ("tool", _ToolBlock) or ("note", text)
+        self._blocks: list[tuple[str, Any]] = []
+        self._turn_start = 0  # where the current turn's blocks begin: a StreamReset removes them
         self._tools: dict[str, _ToolBlock] = {}
         self._usage: Usage | None = None
         self._turns = 0
@@ -157,11 +161,17 @@ class StreamView:
             block = self._tool(event.internal_call_id, event.name)
             block.result = event.content
             block.is_error = event.is_error
+            self._turn_start = len(self._blocks)
         elif isinstance(event, StreamReset):
-            self._blocks.append(("text", [f"[retrying: {event.reason}]\n"]))
+            discarded = self._blocks[self._turn_start :]
+            del self._blocks[self._turn_start :]
+            gone = {id(block) for kind, block in discarded if kind == "tool"}
+            self._tools = {key: block for key, block in self._tools.items() if id(block) not in gone}
+            self._blocks.append(("note", f"retrying: {event.reason}"))
         elif isinstance(event, Final):
             self._turns += 1
             self._usage = event.usage if self._usage is None else self._usage + event.usage
+            self._turn_start = len(self._blocks)
         elif isinstance(event, FinalResponse):
             self._usage, self._turns = event.usage, event.turns
 
@@ -213,6 +223,8 @@ class StreamView:
         for kind, block in self._blocks:
             if kind == "text":
                 lines.append("".join(block))
+            elif kind == "note":
+                lines.append(f"[{block}]")
             elif kind == "reasoning":
                 lines.append(f"[reasoning, {len(''.join(block))} characters]")
             else:
@@ -227,6 +239,8 @@ class StreamView:
         for kind, block in self._blocks:
             if kind == "text":
                 parts.append(f'<div style="white-space: pre-wrap">{html.escape("".join(block))}</div>')
+            elif kind == "note":
+                parts.append(f'<div style="opacity: 0.6; color: #a60">↻ {html.escape(block)}</div>')
             elif kind == "reasoning":
                 text = html.escape("".join(block))
                 parts.append(

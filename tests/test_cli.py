@@ -18,8 +18,17 @@ import msgspec
 import pytest
 
 from rxllm.cli import Console, calculator_tool, clock_tool, demo, main
-from rxllm.events import AnyEvent, FinalResponse, ReasoningDelta, TextDelta, ToolCall, ToolResult
-from rxllm.providers.scripted import Call, DialectName, Reply, ScriptedServer, Turn
+from rxllm.events import (
+    AnyEvent,
+    Final,
+    FinalResponse,
+    ReasoningDelta,
+    StreamReset,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+)
+from rxllm.providers.scripted import Call, DialectName, Reply, ScriptedServer, Turn, sse_bytes
 
 NOW = datetime(2026, 1, 5, 3, 4, tzinfo=UTC)
 
@@ -235,3 +244,85 @@ def test_console_shows_tool_errors_and_keeps_text_on_its_own_lines() -> None:
     console.show(TextDelta(text="Sorry."))
     console.close()
     assert out.getvalue() == "Checking\n[tool error] clock: boom\nSorry.\n"
+
+
+RESET = StreamReset(attempt=2, reason="connection lost mid-stream")
+
+
+def test_console_on_a_terminal_erases_the_discarded_turn_and_redraws() -> None:
+    out = io.StringIO()
+    console = Console(out, live=True, columns=10)
+    console.prompt("Hi")  # the prompt stays: it is not part of the turn
+    console.show(TextDelta(text="Hello, this is "))  # 15 columns: two rows on a 10-column terminal
+    console.show(TextDelta(text="a partial\nanswer"))
+    console.show(RESET)
+    console.show(TextDelta(text="Hello!"))
+    console.close()
+    # Up 3 rows (two wrapped, one after the line break) to the turn's start, clear below, redraw.
+    assert out.getvalue() == (
+        "you: Hi\nHello, this is a partial\nanswer"
+        "\r\x1b[3A\x1b[J[retrying: connection lost mid-stream]\nHello!\n"
+    )
+
+
+def test_console_on_a_terminal_erases_only_the_current_turn() -> None:
+    out = io.StringIO()
+    console = Console(out, live=True, columns=80)
+    call = ToolCall(id="c", call_id="c", internal_call_id="i", name="clock", arguments={})
+    console.show(TextDelta(text="Let me look."))
+    console.show(call)
+    console.show(Final(finish_reason="tool_calls"))
+    console.show(ToolResult(id="c", call_id="c", internal_call_id="i", name="clock", content="noon"))
+    console.show(TextDelta(text="It is"))
+    console.show(RESET)  # erases "It is" and nothing above it
+    console.show(RESET)  # a second reset erases the first one's line
+    console.show(TextDelta(text="It is noon."))
+    console.close()
+    assert out.getvalue() == (
+        "Let me look.\n[tool call] clock {}\n[result] clock: noon\nIt is"
+        "\r\x1b[J[retrying: connection lost mid-stream]\n"
+        "\r\x1b[1A\x1b[J[retrying: connection lost mid-stream]\nIt is noon.\n"
+    )
+
+
+def test_console_counts_wide_characters_and_ignores_escapes() -> None:
+    out = io.StringIO()
+    console = Console(out, color=True, live=True, columns=4)
+    console.show(ReasoningDelta(text="你好你好"))  # "[reasoning] " + 8 columns: 20 columns, five rows
+    console.show(RESET)
+    assert out.getvalue().endswith("\r\x1b[4A\x1b[J\x1b[33m[retrying: connection lost mid-stream]\x1b[0m\n")
+
+
+def test_console_off_a_terminal_says_what_follows_replaces_the_above() -> None:
+    out = io.StringIO()
+    console = Console(out)
+    console.show(TextDelta(text="Hel"))
+    console.show(RESET)
+    console.show(TextDelta(text="Hello."))
+    console.close()
+    assert out.getvalue() == (
+        "Hel\n[retrying: connection lost mid-stream; what follows replaces the above]\nHello.\n"
+    )
+
+
+def test_chat_midstream_retries_resends_a_broken_turn() -> None:
+    pieces = sse_bytes(Turn(text=["Hello", ", Ada."]), "openai")
+    with ScriptedServer([Reply(pieces=pieces[:2]), Turn(text=["Hello", ", Ada."])]) as server:
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["chat", "Hi", "--model", "m1", "--base-url", server.base_url, "--midstream-retries", "1"]
+        assert main(argv, out=out, err=err) == 0
+    assert out.getvalue() == (
+        "Hello\n[retrying: stream ended without its end marker; what follows replaces the above]\n"
+        "Hello, Ada.\n\n[usage] 1 turn · input 10 · output 5 · total 15 tokens (reasoning 0, cached 0)\n"
+    )
+    assert len(server.requests) == 2
+
+
+def test_chat_without_midstream_retries_reports_the_truncation() -> None:
+    pieces = sse_bytes(Turn(text=["Hello", ", Ada."]), "openai")
+    with ScriptedServer([Reply(pieces=pieces[:2])]) as server:
+        out, err = io.StringIO(), io.StringIO()
+        assert main(["chat", "Hi", "--model", "m1", "--base-url", server.base_url], out=out, err=err) == 1
+    assert out.getvalue() == "Hello\n"
+    assert err.getvalue().startswith("rxllm: StreamTruncatedError: ")
+    assert len(server.requests) == 1

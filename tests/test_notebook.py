@@ -11,7 +11,7 @@ import reactivex
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
-from rxllm import Agent, ProviderError, TextDelta, tool
+from rxllm import Agent, ProviderError, StreamReset, TextDelta, ToolCallDelta, tool
 from rxllm.notebook import display_stream, events_table
 from rxllm.testing import Call, ScriptedModel, Turn
 
@@ -116,3 +116,36 @@ def test_events_table_lists_each_event_with_its_fields() -> None:
         '<tr><td>0</td><td><code>text_delta</code></td><td style="text-align: left"><code>text=a&lt;b</code>'
         "</td></tr></table>"
     )
+
+
+async def test_a_stream_reset_replaces_the_turns_output_with_a_note(published: list[dict[str, Any]]) -> None:
+    reset = StreamReset(attempt=2, reason="connection lost mid-stream")
+    model = ScriptedModel(
+        [
+            Turn(calls=[Call("clock", {"tz": "UTC"})]),
+            [
+                TextDelta(text="It is mid"),
+                ToolCallDelta(id="c9", internal_call_id="rx_9", name="clock", arguments_delta='{"tz": "Pa'),
+                reset,
+                TextDelta(text="It is noon."),
+            ],
+        ]
+    )
+    view = display_stream(Agent(model, tools=[clock]).stream_prompt("Time?"), min_interval=0)
+    events = await view
+    assert reset in events
+    texts = [output["data"]["text/plain"] for output in published]
+    shown = '[tool call] clock {"tz":"UTC"} → 12:00 in UTC\nIt is mid\n[tool call] clock {"tz": "Pa\n'
+    assert texts[texts.index(shown + "[streaming…]") + 1] == (
+        '[tool call] clock {"tz":"UTC"} → 12:00 in UTC\n[retrying: connection lost mid-stream]\n[streaming…]'
+    ), "the discarded attempt is shown until the reset, which removes it"
+    assert texts[-1] == (
+        '[tool call] clock {"tz":"UTC"} → 12:00 in UTC\n'
+        "[retrying: connection lost mid-stream]\n"
+        "It is noon.\n"
+        "[2 turns · input 10 · output 5 · total 15 tokens]"
+    )
+    assert (
+        '<div style="opacity: 0.6; color: #a60">↻ retrying: connection lost mid-stream</div>'
+        '<div style="white-space: pre-wrap">It is noon.</div>'
+    ) in published[-1]["data"]["text/html"]

@@ -206,3 +206,29 @@ def test_pause_holds_tokens_until_resume(tk_chat: Any) -> None:
     assert seen["while_paused"] == seen["paused"], "nothing is shown while paused"
     assert seen["button"] == "Resume"
     assert shown[-1] == "you: Go.\nassistant: " + "".join(words) + "\n"
+
+
+def test_a_stream_reset_replaces_the_partial_answer(tk_chat: Any) -> None:
+    import tkinter
+
+    from rxllm.providers.scripted import sse_bytes
+
+    words = ["Half ", "an ", "answer ", "then ", "a ", "drop."]
+    partial = sse_bytes(Turn(text=words), "openai")[:4]  # the role chunk and three words, no end
+    with ScriptedServer(
+        [Reply(partial, delay=0.05), Turn(text=["A ", "whole ", "answer."])], delay=0.05
+    ) as server:
+        root = tkinter.Tk()
+        app = tk_chat.ChatApp(root, server.provider(midstream_retries=1), tk_chat.start_loop())
+        try:
+            shown = drive(
+                app,
+                [press_send(app, "Hi"), lambda: not app.streaming and app.status.get().startswith("done")],
+            )
+        finally:
+            close_app(app)
+    assert "you: Hi\nassistant: Half an " in shown, "the partial answer was shown"
+    assert shown[-1] == (
+        "you: Hi\nassistant: \n[retrying: stream ended without its end marker]\nA whole answer.\n"
+    )
+    assert len(server.requests) == 2
