@@ -389,9 +389,11 @@ def sse_source(
                 received += len(piece)
                 if max_response_size is not None and received > max_response_size:
                     raise ResponseTooLargeError(max_response_size)
-                for event in decoder.feed(piece):
-                    if _log.is_enabled():
+                events = decoder.feed(piece)
+                if _log.is_enabled():  # once per piece, not per event
+                    for event in events:
                         _log.log("TRACE", f"SSE event {event.event!r}, {len(event.data)} characters")
+                for event in events:
                     observer.on_next(event)
                     if disposed():
                         return
