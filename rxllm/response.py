@@ -144,7 +144,7 @@ class ResponseBuilder:
             self._tool_calls.append(event)
         elif isinstance(event, Final):
             self._final = event if self._final is None else self._final.updated(event)
-        elif isinstance(event, StreamReset):
+        elif type(event) is StreamReset:
             self.clear()
 
     def build(self) -> CompletionResponse:

@@ -79,7 +79,7 @@ class _ToolCalls:
             return out
         if isinstance(event, ToolCall):
             return [self._completed(event)]
-        if isinstance(event, StreamReset):
+        if type(event) is StreamReset:
             self.drop()
         return [event]
 

@@ -223,7 +223,7 @@ class _Run:
             builder.feed(event)
             if isinstance(event, Final):
                 finals.append(event)
-            elif isinstance(event, StreamReset):
+            elif type(event) is StreamReset:  # cheaper than a negative isinstance, per event
                 finals.clear()
 
         before: Observable[AgentEvent] = self.ask("on_completion_call", self.prompt, request.messages)
@@ -242,7 +242,7 @@ class _Run:
 
         def check(event: AssistantEvent) -> Observable[AgentEvent]:
             decision: Callable[[], Awaitable[Terminate | None]] | None = None
-            if isinstance(event, StreamReset):
+            if type(event) is StreamReset:
                 text.clear()  # ``aggregated`` restarts with the new attempt's text
             elif self.watch_text and isinstance(event, TextDelta):
                 text.append(event.text)

@@ -60,7 +60,8 @@ def dedupe_final() -> EventOperator:
                 if isinstance(event, Final):
                     held = event if held is None else held.updated(event)
                     return
-                if isinstance(event, StreamReset) and held is not None:
+                # ``type() is``: a negative isinstance on a msgspec Struct costs several times more.
+                if type(event) is StreamReset and held is not None:
                     discarded = held.usage if discarded is None else discarded + held.usage
                     held = msgspec.structs.replace(held, usage=Usage())
                 observer.on_next(event)
