@@ -72,7 +72,7 @@ class BenchServer:
             else:
                 raise web.HTTPNotFound(text=f"unknown mode {mode!r}")
             await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.CancelledError):
             pass  # the client went away: a disposed or paused-then-closed stream
         return response
 
