@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable, SingleAssignmentDisposable
+from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
 from reactivex.scheduler import TimeoutScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 from reactivex.scheduler.virtualtimescheduler import VirtualTimeScheduler
 
-from rxllm.errors import StreamTimeoutError
+from rxllm._aio import event_loop, on_loop
+from rxllm.errors import EventLoopError, StreamTimeoutError
 
 __all__ = ["Pausable", "Timeouts", "progress_timeout", "timer_scheduler", "total_timeout"]
 
@@ -116,13 +117,52 @@ def timer_scheduler(
     return AsyncIOThreadSafeScheduler(loop), time.monotonic
 
 
-def _soon(scheduler: abc.SchedulerBase, action: Callable[[], None]) -> None:
-    """Run ``action`` on ``scheduler`` (from any thread)."""
+class _Timers:
+    """Where one stream's time limits run, and its clock.
 
-    def run(_scheduler: abc.SchedulerBase, _state: object = None) -> None:
-        action()
+    On an asyncio loop the limits use the loop's own timers (``call_later``),
+    touched only on the loop's thread: work asked for from another thread (a
+    GUI subscribing, pausing or disposing) is handed over with
+    ``call_soon_threadsafe``. A virtual-time scheduler (marble tests) is used as
+    it is.
+    """
 
-    scheduler.schedule(run)
+    __slots__ = ("_loop", "_scheduler")
+
+    def __init__(self, scheduler: abc.SchedulerBase | None) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduler: abc.SchedulerBase | None = None
+        if isinstance(scheduler, VirtualTimeScheduler):
+            self._scheduler = scheduler
+            return
+        try:
+            self._loop = event_loop(scheduler)
+        except EventLoopError:
+            # No loop: the HTTP source fails the subscription anyway; timers must not start threads.
+            self._scheduler = scheduler or TimeoutScheduler.singleton()
+
+    def now(self) -> float:
+        if isinstance(self._scheduler, VirtualTimeScheduler):
+            return self._scheduler.now.timestamp()
+        return time.monotonic()
+
+    def call_later(self, seconds: float, action: Callable[[], None]) -> Callable[[], None]:
+        """Run ``action`` after ``seconds``; returns its cancel. Call on the timers' own thread."""
+        if self._loop is not None:
+            return self._loop.call_later(seconds, action).cancel
+        assert self._scheduler is not None
+
+        def run(_scheduler: abc.SchedulerBase, _state: object = None) -> None:
+            action()
+
+        return self._scheduler.schedule_relative(seconds, run).dispose
+
+    def soon(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on the timers' thread: now when already there, else as soon as it can."""
+        if self._loop is not None:
+            on_loop(self._loop, action)
+        else:
+            action()
 
 
 class _Clock:
@@ -130,42 +170,41 @@ class _Clock:
 
     Progress only records a time stamp (no timer is touched per item); when the
     timer fires early because progress moved the deadline, it re-arms itself for
-    the rest.
+    the rest. Used on the timers' thread only.
     """
 
-    __slots__ = ("_fire", "_now", "_scheduler", "_timer", "deadline")
+    __slots__ = ("_cancel", "_fire", "_timers", "deadline")
 
-    def __init__(
-        self,
-        scheduler: abc.SchedulerBase,
-        now: Callable[[], float],
-        fire: Callable[[], None],
-    ) -> None:
-        self._scheduler = scheduler
-        self._now = now
+    def __init__(self, timers: _Timers, fire: Callable[[], None]) -> None:
+        self._timers = timers
         self._fire = fire
-        self._timer = SerialDisposable()
+        self._cancel: Callable[[], None] | None = None
         self.deadline: float | None = None
 
     def arm(self, seconds: float) -> None:
-        self.deadline = self._now() + seconds
+        self.deadline = self._timers.now() + seconds
         self._schedule(seconds)
 
     def stop(self) -> None:
         self.deadline = None
-        self._timer.disposable = Disposable()
+        self._unschedule()
 
-    def dispose(self) -> None:
-        self.deadline = None
-        self._timer.dispose()
+    dispose = stop
+
+    def _unschedule(self) -> None:
+        cancel, self._cancel = self._cancel, None
+        if cancel is not None:
+            cancel()
 
     def _schedule(self, seconds: float) -> None:
-        self._timer.disposable = self._scheduler.schedule_relative(max(seconds, 0.0), self._due)
+        self._unschedule()
+        self._cancel = self._timers.call_later(max(seconds, 0.0), self._due)
 
-    def _due(self, _scheduler: abc.SchedulerBase, _state: object = None) -> None:
+    def _due(self) -> None:
+        self._cancel = None
         if self.deadline is None:
             return
-        left = self.deadline - self._now()
+        left = self.deadline - self._timers.now()
         if left > 1e-6:
             self._schedule(left)
             return
@@ -207,7 +246,8 @@ def progress_timeout(
             observer: abc.ObserverBase[_T],
             scheduler_: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            timers, now = timer_scheduler(scheduler or scheduler_)
+            timers = _Timers(scheduler or scheduler_)
+            now = timers.now
             upstream = SingleAssignmentDisposable()
             seen = False
             stopped = False
@@ -223,7 +263,7 @@ def progress_timeout(
                 assert seconds is not None
                 observer.on_error(StreamTimeoutError(which, seconds))
 
-            clock = _Clock(timers, now, fire)
+            clock = _Clock(timers, fire)
 
             def window() -> float | None:
                 return idle if seen else first_event
@@ -266,15 +306,15 @@ def progress_timeout(
 
             listening: abc.DisposableBase = Disposable()
             if pause is not None:
-                # A pause or resume may come from any thread: act on it on the timers' scheduler.
-                listening = pause.add_listener(lambda _paused: _soon(timers, restart))
-            restart()
+                # A pause or resume may come from any thread: act on it on the timers' thread.
+                listening = pause.add_listener(lambda _paused: timers.soon(restart))
+            timers.soon(restart)
             upstream.disposable = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
 
             def stop() -> None:
                 nonlocal stopped
                 stopped = True
-                clock.dispose()
+                timers.soon(clock.dispose)
 
             return CompositeDisposable(Disposable(stop), listening, upstream)
 
@@ -310,7 +350,8 @@ def total_timeout(
             observer: abc.ObserverBase[_T],
             scheduler_: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            timers, now = timer_scheduler(scheduler or scheduler_)
+            timers = _Timers(scheduler or scheduler_)
+            now = timers.now
             upstream = SingleAssignmentDisposable()
             stopped = False
             used = 0.0  # seconds spent unpaused before the current run
@@ -326,7 +367,7 @@ def total_timeout(
                 assert total is not None
                 observer.on_error(StreamTimeoutError("total", total))
 
-            clock = _Clock(timers, now, fire)
+            clock = _Clock(timers, fire)
 
             def update() -> None:
                 nonlocal used, running_since
@@ -362,14 +403,14 @@ def total_timeout(
 
             listening: abc.DisposableBase = Disposable()
             if pause is not None:
-                listening = pause.add_listener(lambda _paused: _soon(timers, update))
-            update()
+                listening = pause.add_listener(lambda _paused: timers.soon(update))
+            timers.soon(update)
             upstream.disposable = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
 
             def stop() -> None:
                 nonlocal stopped
                 stopped = True
-                clock.dispose()
+                timers.soon(clock.dispose)
 
             return CompositeDisposable(Disposable(stop), listening, upstream)
 
