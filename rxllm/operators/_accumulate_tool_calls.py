@@ -13,7 +13,9 @@ from rxllm.events import (
     AssistantEvent,
     ChunkEvent,
     Final,
+    ReasoningDelta,
     StreamReset,
+    TextDelta,
     ToolCall,
     ToolCallDelta,
     ToolCallFragment,
@@ -219,6 +221,9 @@ def accumulate_tool_calls() -> Callable[[Observable[ChunkEvent]], Observable[Ass
             calls = _ToolCalls()
 
             def on_next(event: ChunkEvent) -> None:
+                if type(event) is TextDelta or type(event) is ReasoningDelta:
+                    observer.on_next(event)  # the common case, straight through
+                    return
                 for out in calls.feed(event):
                     observer.on_next(out)
 

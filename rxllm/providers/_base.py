@@ -185,10 +185,10 @@ class Provider:
             turn = source.pipe(dedupe_final(), retry_turn(self.retry_policy, on_retry=self._log_retry))
         else:
             turn = reactivex.defer(lambda _: self._resent(source))
-        events = turn.pipe(
-            total_timeout(timeouts.total, pause=pause),
-            _logged(self.model, safe_url(self.url)),
-        )
+        events = turn.pipe(total_timeout(timeouts.total, pause=pause))
+        if _log.is_enabled():
+            # Decided when the turn is built: with logging off, no layer at all.
+            events = events.pipe(_logged(self.model, safe_url(self.url)))
         return events if pause is None else events.pipe(pause_gate(pause))
 
     def _resent(self, source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
@@ -285,15 +285,13 @@ class _Secret(str):
 
 
 def _logged(model: str, url: str) -> Callable[[Observable[AssistantEvent]], Observable[AssistantEvent]]:
-    """Log a turn's start, end (with usage) and failure; with logging off, subscribe straight through."""
+    """Log a turn's start, end (with usage) and failure."""
 
     def _logged_(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
         def subscribe(
             observer: abc.ObserverBase[AssistantEvent],
             scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            if not _log.is_enabled():
-                return source.subscribe(observer, scheduler=scheduler)
             _log.log("DEBUG", f"streaming {model} from {url}", operation="chat", model=model)
             final: list[Final] = []
 
