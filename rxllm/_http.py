@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
@@ -70,10 +70,11 @@ class HttpClient:
         self._borrowed = session
         self._owned: aiohttp.ClientSession | None = None
         self._owned_loop: asyncio.AbstractEventLoop | None = None
+        self._guard: AsyncGenerator[None, None] | None = None
         self._connect_timeout = connect_timeout
         self._read_bufsize = read_bufsize
 
-    def _session(self) -> aiohttp.ClientSession:
+    async def _session(self) -> aiohttp.ClientSession:
         if self._borrowed is not None:
             return self._borrowed
         loop = asyncio.get_running_loop()
@@ -86,10 +87,17 @@ class HttpClient:
                 read_bufsize=self._read_bufsize,
             )
             self._owned_loop = loop
+            # Closed with its loop when nobody calls ``aclose()``: a plain script's
+            # ``rxllm.run(...)`` or ``asyncio.run(...)`` ends without "Unclosed client session".
+            self._guard = _closed_with_loop(owned)
+            await self._guard.__anext__()
         return owned
 
     async def aclose(self) -> None:
         owned, self._owned, self._owned_loop = self._owned, None, None
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            await guard.aclose()
         if owned is not None and not owned.closed:
             await owned.close()
 
@@ -98,7 +106,7 @@ class HttpClient:
         self, url: str, *, body: bytes, headers: Mapping[str, str]
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         """POST ``body`` to ``url``; yield an iterator over the response body's pieces."""
-        session = self._session()
+        session = await self._session()
         # Per request, so a borrowed session gets the same limits. No ``total`` (it would
         # end long or paused streams) and no ``sock_read`` (the idle limit is rxllm's own,
         # counted in events and stopped while paused).
@@ -124,6 +132,14 @@ class HttpClient:
             # Closing (not releasing) drops the connection at once, so a server
             # streaming into a disposed subscription sees it go away.
             response.close()
+
+
+async def _closed_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Waits, started, until its loop shuts down its async generators (``asyncio.run`` does), then closes."""
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 class _Body:

@@ -162,3 +162,33 @@ async def test_run_inside_a_running_loop_uses_a_worker_thread() -> None:
     assert events[0] == TextDelta(text="Hi")
     with pytest.raises(ValueError, match="inner"):
         rxllm.run(reactivex.throw(ValueError("inner")))
+
+
+def test_a_plain_script_using_a_providers_own_session_exits_cleanly() -> None:
+    # rxllm.run makes a loop and closes it; the provider's own session must close with it,
+    # without "Unclosed client session" or "Unclosed connector" at exit.
+    import subprocess
+    import sys
+    import textwrap
+
+    with ScriptedServer([Turn(text=["Hello"]), Turn(text=["again"])]) as server:
+        script = textwrap.dedent(
+            f"""
+            import rxllm
+            from rxllm import CompletionRequest, Message, TextDelta
+            from rxllm.providers.openai import OpenAIChat
+
+            model = OpenAIChat("scripted", base_url={server.base_url!r})
+            request = CompletionRequest([Message.user("Hi")])
+            for _ in range(2):  # two loops, one after the other
+                events = rxllm.run(model.stream(request))
+                print("".join(e.text for e in events if isinstance(e, TextDelta)))
+            """
+        )
+        done = subprocess.run(
+            [sys.executable, "-W", "error::ResourceWarning", "-X", "dev", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "Hello\nagain\n", "")
