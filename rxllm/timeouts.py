@@ -10,10 +10,10 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
+from reactivex.disposable import SingleAssignmentDisposable
 from reactivex.scheduler import TimeoutScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 from reactivex.scheduler.virtualtimescheduler import VirtualTimeScheduler
@@ -212,6 +212,157 @@ class _Clock:
         self._fire()
 
 
+class _Limited(abc.DisposableBase):
+    """What both limits share, for one subscription: the clock, pause, and stopping once.
+
+    A subclass says when the clock runs (``update``), what an item does to it
+    (``on_next``) and which error running out is (``expired``). Running out
+    unsubscribes the source (closing the connection) before the error is
+    delivered; nothing follows a terminal. One object with slots per
+    subscription, rather than a closure per callback, keeps a stream's fixed
+    cost small.
+    """
+
+    __slots__ = ("_listening", "clock", "observer", "pause", "stopped", "timers", "upstream")
+
+    def __init__(
+        self, observer: abc.ObserverBase[Any], pause: Pausable | None, scheduler: abc.SchedulerBase | None
+    ) -> None:
+        self.observer = observer
+        self.pause = pause
+        self.timers = _Timers(scheduler)
+        self.clock = _Clock(self.timers, self._fire)
+        self.upstream = SingleAssignmentDisposable()
+        self.stopped = False
+        self._listening: abc.DisposableBase | None = None
+
+    def start(self, source: Observable[Any], scheduler: abc.SchedulerBase | None) -> _Limited:
+        if self.pause is not None:
+            # A pause or resume may come from any thread: act on it on the timers' thread.
+            self._listening = self.pause.add_listener(self._changed)
+        self.timers.soon(self.update)
+        self.upstream.disposable = source.subscribe(
+            self.on_next, self.on_error, self.on_completed, scheduler=scheduler
+        )
+        return self
+
+    @property
+    def paused(self) -> bool:
+        return self.pause is not None and self.pause.is_paused
+
+    def update(self) -> None:
+        raise NotImplementedError
+
+    def expired(self) -> StreamTimeoutError:
+        raise NotImplementedError
+
+    def on_next(self, item: Any) -> None:
+        if not self.stopped:
+            self.observer.on_next(item)
+
+    def on_error(self, error: Exception) -> None:
+        if self._stop():
+            self.observer.on_error(error)
+
+    def on_completed(self) -> None:
+        if self._stop():
+            self.observer.on_completed()
+
+    def dispose(self) -> None:
+        self._stop()
+        self.upstream.dispose()
+
+    def _changed(self, _paused: bool) -> None:
+        self.timers.soon(self.update)
+
+    def _fire(self) -> None:
+        if self._stop():
+            self.upstream.dispose()
+            self.observer.on_error(self.expired())
+
+    def _stop(self) -> bool:
+        """Stop once: the clock, the pause listener. False when already stopped."""
+        if self.stopped:
+            return False
+        self.stopped = True
+        self.timers.soon(self.clock.dispose)
+        if self._listening is not None:
+            self._listening.dispose()
+        return True
+
+
+class _Progress(_Limited):
+    __slots__ = ("first_event", "idle", "seen")
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[Any],
+        pause: Pausable | None,
+        scheduler: abc.SchedulerBase | None,
+        first_event: float | None,
+        idle: float | None,
+    ) -> None:
+        super().__init__(observer, pause, scheduler)
+        self.first_event = first_event
+        self.idle = idle
+        self.seen = False
+
+    def update(self) -> None:
+        if self.stopped:
+            return
+        limit = self.idle if self.seen else self.first_event
+        if limit is None or self.paused:
+            self.clock.stop()
+        else:
+            self.clock.arm(limit)
+
+    def on_next(self, item: Any) -> None:
+        if self.stopped:
+            return
+        if not self.seen:
+            self.seen = True
+            self.update()
+        elif self.clock.deadline is not None and self.idle is not None:
+            # Progress only moves the deadline: no timer is touched per item.
+            self.clock.deadline = self.timers.now() + self.idle
+        self.observer.on_next(item)
+
+    def expired(self) -> StreamTimeoutError:
+        which, seconds = ("idle", self.idle) if self.seen else ("first_event", self.first_event)
+        assert seconds is not None
+        return StreamTimeoutError(which, seconds)
+
+
+class _Total(_Limited):
+    __slots__ = ("running_since", "total", "used")
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[Any],
+        pause: Pausable | None,
+        scheduler: abc.SchedulerBase | None,
+        total: float,
+    ) -> None:
+        super().__init__(observer, pause, scheduler)
+        self.total = total
+        self.used = 0.0  # seconds spent unpaused before the current run
+        self.running_since: float | None = None
+
+    def update(self) -> None:
+        if self.stopped:
+            return
+        if self.paused and self.running_since is not None:
+            self.used += self.timers.now() - self.running_since
+            self.running_since = None
+            self.clock.stop()
+        elif not self.paused and self.running_since is None:
+            self.running_since = self.timers.now()
+            self.clock.arm(self.total - self.used)
+
+    def expired(self) -> StreamTimeoutError:
+        return StreamTimeoutError("total", self.total)
+
+
 def progress_timeout(
     first_event: float | None,
     idle: float | None,
@@ -246,77 +397,8 @@ def progress_timeout(
             observer: abc.ObserverBase[_T],
             scheduler_: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            timers = _Timers(scheduler or scheduler_)
-            now = timers.now
-            upstream = SingleAssignmentDisposable()
-            seen = False
-            stopped = False
-
-            def fire() -> None:
-                nonlocal stopped
-                if stopped:
-                    return
-                stopped = True
-                listening.dispose()
-                upstream.dispose()
-                which, seconds = ("idle", idle) if seen else ("first_event", first_event)
-                assert seconds is not None
-                observer.on_error(StreamTimeoutError(which, seconds))
-
-            clock = _Clock(timers, fire)
-
-            def window() -> float | None:
-                return idle if seen else first_event
-
-            def restart() -> None:
-                if stopped:
-                    return
-                limit = window()
-                if pause is not None and pause.is_paused or limit is None:
-                    clock.stop()
-                else:
-                    clock.arm(limit)
-
-            def on_next(item: _T) -> None:
-                nonlocal seen
-                if stopped:
-                    return
-                if not seen:
-                    seen = True
-                    restart()
-                elif clock.deadline is not None and idle is not None:
-                    clock.deadline = now() + idle
-                observer.on_next(item)
-
-            def on_error(error: Exception) -> None:
-                nonlocal stopped
-                if stopped:
-                    return
-                stopped = True
-                clock.dispose()
-                observer.on_error(error)
-
-            def on_completed() -> None:
-                nonlocal stopped
-                if stopped:
-                    return
-                stopped = True
-                clock.dispose()
-                observer.on_completed()
-
-            listening: abc.DisposableBase = Disposable()
-            if pause is not None:
-                # A pause or resume may come from any thread: act on it on the timers' thread.
-                listening = pause.add_listener(lambda _paused: timers.soon(restart))
-            timers.soon(restart)
-            upstream.disposable = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
-
-            def stop() -> None:
-                nonlocal stopped
-                stopped = True
-                timers.soon(clock.dispose)
-
-            return CompositeDisposable(Disposable(stop), listening, upstream)
+            limited = _Progress(observer, pause, scheduler or scheduler_, first_event, idle)
+            return limited.start(source, scheduler_)
 
         return Observable(subscribe)
 
@@ -350,69 +432,7 @@ def total_timeout(
             observer: abc.ObserverBase[_T],
             scheduler_: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            timers = _Timers(scheduler or scheduler_)
-            now = timers.now
-            upstream = SingleAssignmentDisposable()
-            stopped = False
-            used = 0.0  # seconds spent unpaused before the current run
-            running_since: float | None = None
-
-            def fire() -> None:
-                nonlocal stopped
-                if stopped:
-                    return
-                stopped = True
-                listening.dispose()
-                upstream.dispose()
-                assert total is not None
-                observer.on_error(StreamTimeoutError("total", total))
-
-            clock = _Clock(timers, fire)
-
-            def update() -> None:
-                nonlocal used, running_since
-                if stopped:
-                    return
-                paused = pause is not None and pause.is_paused
-                if paused and running_since is not None:
-                    used += now() - running_since
-                    running_since = None
-                    clock.stop()
-                elif not paused and running_since is None:
-                    assert total is not None
-                    running_since = now()
-                    clock.arm(total - used)
-
-            def on_next(item: _T) -> None:
-                if not stopped:
-                    observer.on_next(item)
-
-            def on_error(error: Exception) -> None:
-                nonlocal stopped
-                if not stopped:
-                    stopped = True
-                    clock.dispose()
-                    observer.on_error(error)
-
-            def on_completed() -> None:
-                nonlocal stopped
-                if not stopped:
-                    stopped = True
-                    clock.dispose()
-                    observer.on_completed()
-
-            listening: abc.DisposableBase = Disposable()
-            if pause is not None:
-                listening = pause.add_listener(lambda _paused: timers.soon(update))
-            timers.soon(update)
-            upstream.disposable = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
-
-            def stop() -> None:
-                nonlocal stopped
-                stopped = True
-                timers.soon(clock.dispose)
-
-            return CompositeDisposable(Disposable(stop), listening, upstream)
+            return _Total(observer, pause, scheduler or scheduler_, total).start(source, scheduler_)
 
         return Observable(subscribe)
 
