@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -72,45 +72,58 @@ def from_async(
         except EventLoopError as exc:
             observer.on_error(exc)
             return Disposable()
-        disposed = False
-
-        def is_disposed() -> bool:
-            return disposed
-
-        async def run() -> None:
-            try:
-                await produce(observer, is_disposed)
-            except asyncio.CancelledError:
-                return  # disposed
-            except Exception as exc:  # noqa: BLE001 - every failure reaches the observer
-                if not disposed:
-                    observer.on_error(exc)
-                return
-            if not disposed:
-                observer.on_completed()
-
-        tasks: list[asyncio.Task[None]] = []
-
-        def start() -> None:
-            if not disposed:
-                tasks.append(loop.create_task(run()))
-
-        def stop() -> None:
-            for task in tasks:
-                # Disposed from inside the task's own on_next: it sees ``disposed``
-                # and returns by itself.
-                if task is not asyncio.current_task(loop):
-                    task.cancel()
-
-        def cancel() -> None:
-            nonlocal disposed
-            disposed = True
-            on_loop(loop, stop)
-
-        on_loop(loop, start)
-        return Disposable(cancel)
+        subscription = _TaskSubscription(loop, observer, produce)
+        on_loop(loop, subscription.start)
+        return subscription
 
     return Observable(subscribe)
+
+
+class _TaskSubscription(abc.DisposableBase, Generic[_T]):
+    """One ``from_async`` subscription: its task, and whether it was disposed (one slotted object)."""
+
+    __slots__ = ("disposed", "loop", "observer", "produce", "task")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        observer: abc.ObserverBase[_T],
+        produce: Callable[[abc.ObserverBase[_T], Callable[[], bool]], Awaitable[None]],
+    ) -> None:
+        self.loop = loop
+        self.observer = observer
+        self.produce = produce
+        self.disposed = False
+        self.task: asyncio.Task[None] | None = None
+
+    def is_disposed(self) -> bool:
+        return self.disposed
+
+    def start(self) -> None:
+        if not self.disposed:
+            self.task = self.loop.create_task(self.run())
+
+    async def run(self) -> None:
+        try:
+            await self.produce(self.observer, self.is_disposed)
+        except asyncio.CancelledError:
+            return  # disposed
+        except Exception as exc:  # noqa: BLE001 - every failure reaches the observer
+            if not self.disposed:
+                self.observer.on_error(exc)
+            return
+        if not self.disposed:
+            self.observer.on_completed()
+
+    def dispose(self) -> None:
+        self.disposed = True
+        on_loop(self.loop, self._stop)
+
+    def _stop(self) -> None:
+        # Disposed from inside the task's own on_next: it sees ``disposed`` and returns by itself.
+        task = self.task
+        if task is not None and task is not asyncio.current_task(self.loop):
+            task.cancel()
 
 
 def from_coroutine(factory: Callable[[], Awaitable[_T]]) -> Observable[_T]:
