@@ -311,7 +311,6 @@ def _retrying(
             observer: abc.ObserverBase[Any],
             scheduler_: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            timers, _now = timer_scheduler(scheduler or scheduler_)
             subscription = SerialDisposable()
             timer = SerialDisposable()
             delivered = False  # by the current attempt
@@ -364,6 +363,8 @@ def _retrying(
                 else:
                     observer.on_error(error)
                     return
+                # The scheduler is found only when a retry needs it: most turns never retry.
+                timers, _now = timer_scheduler(scheduler or scheduler_)
                 timer.disposable = timers.schedule_relative(delay, run)
 
             def on_completed() -> None:
