@@ -9,9 +9,9 @@ subscribes inside the running loop and gathers events and the terminal.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 import pytest
@@ -131,6 +131,33 @@ async def collect_events(observable: Observable[Any], *, timeout: float = 10.0) 
     observable.subscribe(events.append, on_error, on_completed)
     error = await asyncio.wait_for(done, timeout)
     return Collected(events, error, error is None)
+
+
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=_Closable)
+
+
+class Closing(Protocol):
+    """The ``closing`` fixture: returns what it is given, and closes it when the test ends."""
+
+    def __call__(self, provider: _C, /) -> _C: ...
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[Closing]:
+    """``closing(provider)`` returns the provider and closes it (its own session) when the test ends."""
+    made: list[_Closable] = []
+
+    def keep(provider: _C) -> _C:
+        made.append(provider)
+        return provider
+
+    yield keep
+    for provider in made:
+        await provider.aclose()
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Collected, Reply, collect_events
+from conftest import Closing, Collected, Reply, collect_events
 from openai_sse import MODEL, RESPONSE_ID, text_turn, tool_turn
 from reactivex.subject import Subject
 
@@ -61,16 +61,11 @@ def broken(x: int) -> str:
 
 
 @pytest.fixture
-async def openai() -> AsyncIterator[Callable[[str], OpenAIChat]]:
-    made: list[OpenAIChat] = []
-
+def openai(closing: Closing) -> Callable[[str], OpenAIChat]:
     def make(base_url: str) -> OpenAIChat:
-        made.append(OpenAIChat(MODEL, base_url=base_url))
-        return made[-1]
+        return closing(OpenAIChat(MODEL, base_url=base_url))
 
-    yield make
-    for provider in made:
-        await provider.aclose()
+    return make
 
 
 def of_type(result: Collected, kind: type) -> list[Any]:

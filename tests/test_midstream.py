@@ -7,12 +7,12 @@ good attempt's) and the exact requests the fault-injection server saw.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import pytest
-from conftest import collect_events
+from conftest import Closing, collect_events
 from fault_server import (
     MODEL,
     ROLE,
@@ -67,17 +67,12 @@ BROKEN = b'data: {"choices": [{"delta": \n\n'
 
 
 @pytest.fixture
-async def chat() -> AsyncIterator[Callable[..., OpenAIChat]]:
-    made: list[OpenAIChat] = []
-
+def chat(closing: Closing) -> Callable[..., OpenAIChat]:
     def make(server: FaultServer, **options: Any) -> OpenAIChat:
         options.setdefault("backoff", FAST)
-        made.append(OpenAIChat(MODEL, api_key="sk-test", base_url=server.base_url, **options))
-        return made[-1]
+        return closing(OpenAIChat(MODEL, api_key="sk-test", base_url=server.base_url, **options))
 
-    yield make
-    for provider in made:
-        await provider.aclose()
+    return make
 
 
 Chat = Callable[..., OpenAIChat]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import collect_events
+from conftest import Closing, collect_events
 from fault_server import (
     DONE,
     MODEL,
@@ -52,17 +52,12 @@ EVENTS = [TextDelta(text="Hel"), TextDelta(text="lo"), FINAL]
 
 
 @pytest.fixture
-async def chat() -> AsyncIterator[Callable[..., OpenAIChat]]:
-    made: list[OpenAIChat] = []
-
+def chat(closing: Closing) -> Callable[..., OpenAIChat]:
     def make(server: FaultServer, **options: Any) -> OpenAIChat:
         options.setdefault("backoff", FAST)
-        made.append(OpenAIChat(MODEL, api_key="sk-test", base_url=server.base_url, **options))
-        return made[-1]
+        return closing(OpenAIChat(MODEL, api_key="sk-test", base_url=server.base_url, **options))
 
-    yield make
-    for provider in made:
-        await provider.aclose()
+    return make
 
 
 Chat = Callable[..., OpenAIChat]

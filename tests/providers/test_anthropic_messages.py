@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import pytest
-from conftest import Reply, collect_events
+from conftest import Closing, Reply, collect_events
 
 from rxllm.errors import ProviderError, StreamTruncatedError
 from rxllm.events import Final, TextDelta, Usage
@@ -59,16 +59,11 @@ def origin(server: Any) -> str:
 
 
 @pytest.fixture
-async def claude() -> AsyncIterator[Callable[..., AnthropicMessages]]:
-    made: list[AnthropicMessages] = []
-
+def claude(closing: Closing) -> Callable[..., AnthropicMessages]:
     def make(model: str = MODEL, **options: Any) -> AnthropicMessages:
-        made.append(AnthropicMessages(model, **options))
-        return made[-1]
+        return closing(AnthropicMessages(model, **options))
 
-    yield make
-    for provider in made:
-        await provider.aclose()
+    return make
 
 
 @tool

@@ -14,13 +14,13 @@ end. Finish reasons, response ids and models are each provider's own words.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
 import pytest
-from conftest import Reply, collect_events
+from conftest import Closing, Reply, collect_events
 
 from rxllm.agent import Agent
 from rxllm.errors import ProviderError, StreamTruncatedError
@@ -459,18 +459,16 @@ def wire(request: pytest.FixtureRequest) -> Wire:
 
 
 @pytest.fixture
-async def connect(sse_server: Any, wire: Wire) -> AsyncIterator[Callable[..., Any]]:
+def connect(sse_server: Any, wire: Wire, closing: Closing) -> Callable[..., Any]:
     """Start a server replaying ``replies`` and give (provider, server) for this wire."""
-    made: list[Provider] = []
 
     async def start(*replies: Reply) -> tuple[Provider, Any]:
         server = await sse_server(list(replies))
-        made.append(wire.make(wire.model, api_key="sk-test", base_url=wire.base_url(server.base_url)))
-        return made[-1], server
+        return closing(
+            wire.make(wire.model, api_key="sk-test", base_url=wire.base_url(server.base_url))
+        ), server
 
-    yield start
-    for provider in made:
-        await provider.aclose()
+    return start
 
 
 HELLO = CompletionRequest([Message.user("Hello")])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Reply, collect_events
+from conftest import Closing, Reply, collect_events
 from openai_sse import DONE, MODEL, chunk, tool_fragment
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
@@ -33,17 +33,13 @@ HELLO = CompletionRequest([Message.user("Hello")])
 
 
 @pytest.fixture
-async def chat() -> AsyncIterator[Callable[..., OpenAIChat]]:
+def chat(closing: Closing) -> Callable[..., OpenAIChat]:
     """Make ``OpenAIChat`` providers that are closed when the test ends."""
-    made: list[OpenAIChat] = []
 
     def make(model: str = MODEL, **options: Any) -> OpenAIChat:
-        made.append(OpenAIChat(model, **options))
-        return made[-1]
+        return closing(OpenAIChat(model, **options))
 
-    yield make
-    for provider in made:
-        await provider.aclose()
+    return make
 
 
 USAGE = {

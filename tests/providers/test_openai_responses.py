@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import pytest
-from conftest import Reply, collect_events
+from conftest import Closing, Reply, collect_events
 
 from rxllm.errors import ProviderError
 from rxllm.events import Final, TextDelta, Usage
@@ -44,16 +44,11 @@ EVENTS = [
 
 
 @pytest.fixture
-async def responses() -> AsyncIterator[Callable[..., OpenAIResponses]]:
-    made: list[OpenAIResponses] = []
-
+def responses(closing: Closing) -> Callable[..., OpenAIResponses]:
     def make(model: str = MODEL, **options: Any) -> OpenAIResponses:
-        made.append(OpenAIResponses(model, **options))
-        return made[-1]
+        return closing(OpenAIResponses(model, **options))
 
-    yield make
-    for provider in made:
-        await provider.aclose()
+    return make
 
 
 @tool
