@@ -334,6 +334,21 @@ def _logged(model: str, url: str) -> Callable[[Observable[AssistantEvent]], Obse
     return _logged_
 
 
+def add_common_options(
+    body: dict[str, Any], request: CompletionRequest, *, max_tokens_key: str
+) -> dict[str, Any]:
+    """Add the settings both OpenAI APIs spell alike, then ``params`` last (so they win); return ``body``."""
+    if request.tool_choice is not None:
+        body["tool_choice"] = request.tool_choice
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.max_tokens is not None:
+        body[max_tokens_key] = request.max_tokens
+    if request.params:
+        body.update(request.params)
+    return body
+
+
 def _refuse_plain_http(base_url: str) -> None:
     parts = urlsplit(base_url)
     if parts.scheme != "http" or _is_loopback(parts.hostname or ""):

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from rxllm.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
-from rxllm.providers._base import Provider
+from rxllm.providers._base import Provider, add_common_options
 from rxllm.providers._openai_chat import OpenAIChatDialect
 from rxllm.providers._openai_responses import OpenAIResponsesDialect
 from rxllm.request import CompletionRequest
@@ -62,15 +62,7 @@ class OpenAIChat(Provider):
         }
         if request.tools:
             body["tools"] = [_wire_tool(tool) for tool in request.tools]
-        if request.tool_choice is not None:
-            body["tool_choice"] = request.tool_choice
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
-        if request.max_tokens is not None:
-            body["max_tokens"] = request.max_tokens
-        if request.params:
-            body.update(request.params)
-        return body
+        return add_common_options(body, request, max_tokens_key="max_tokens")
 
 
 def _wire_tool(tool: ToolSpec) -> dict[str, Any]:
@@ -164,15 +156,7 @@ class OpenAIResponses(Provider):
             body["instructions"] = request.preamble
         if request.tools:
             body["tools"] = [_responses_tool(tool) for tool in request.tools]
-        if request.tool_choice is not None:
-            body["tool_choice"] = request.tool_choice
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
-        if request.max_tokens is not None:
-            body["max_output_tokens"] = request.max_tokens
-        if request.params:
-            body.update(request.params)
-        return body
+        return add_common_options(body, request, max_tokens_key="max_output_tokens")
 
 
 def _responses_tool(tool: ToolSpec) -> dict[str, Any]:
