@@ -10,6 +10,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from rxllm._fusion import Fused
 from rxllm.errors import EventLoopError
 
 __all__ = ["event_loop", "from_async", "from_coroutine", "on_loop"]
@@ -64,19 +65,28 @@ def from_async(
     running loop; anywhere else the subscription fails with ``EventLoopError``.
     """
 
-    def subscribe(
-        observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    return _AsyncSource(produce)
+
+
+class _AsyncSource(Fused[_T]):
+    """``from_async(produce)``: each subscription runs ``produce`` in a ``_TaskSubscription``."""
+
+    def __init__(
+        self, produce: Callable[[abc.ObserverBase[_T], Callable[[], bool]], Awaitable[None]]
+    ) -> None:
+        self._produce = produce
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         try:
             loop = event_loop(scheduler)
         except EventLoopError as exc:
             observer.on_error(exc)
             return Disposable()
-        subscription = _TaskSubscription(loop, observer, produce)
+        subscription = _TaskSubscription(loop, observer, self._produce)
         on_loop(loop, subscription.start)
         return subscription
-
-    return Observable(subscribe)
 
 
 class _TaskSubscription(abc.DisposableBase, Generic[_T]):

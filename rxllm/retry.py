@@ -72,8 +72,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable, SingleAssignmentDisposable
 
+from rxllm._fusion import Link, Stage, subscribe_fused
 from rxllm.errors import (
     ChunkDecodeError,
     EventTooLargeError,
@@ -304,79 +304,112 @@ def _retrying(
     scheduler: abc.SchedulerBase | None,
 ) -> Callable[[Observable[Any]], Observable[Any]]:
     """The operator behind both: ``reset`` makes the item announcing a resend (``None``: no resends)."""
-    resends_allowed = reset is not None and policy.midstream_retries > 0
+    rules = _Rules(policy, reset if policy.midstream_retries > 0 else None, on_retry, random, scheduler)
+
+    def link(observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None) -> _Retrying:
+        return _Retrying(observer, rules, scheduler_)
 
     def _retry(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any],
-            scheduler_: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            subscription = SerialDisposable()
-            timer = SerialDisposable()
-            delivered = False  # by the current attempt
-            retries = 0
-            resends = 0
-            stopped = False
-
-            def run(_scheduler: abc.SchedulerBase | None = None, _state: object = None) -> None:
-                nonlocal delivered
-                if stopped:
-                    return
-                delivered = False
-                # Assigned before subscribing: a source that fails at once schedules its retry
-                # into ``timer``, which this must not overwrite.
-                inner = SingleAssignmentDisposable()
-                subscription.disposable = inner
-                inner.disposable = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
-
-            def on_next(item: Any) -> None:
-                nonlocal delivered
-                delivered = True
-                observer.on_next(item)
-
-            def on_error(error: Exception) -> None:
-                nonlocal retries, resends
-                if stopped:
-                    return
-                if not delivered and policy.reason(error) is not None:
-                    planned = policy.plan(error, retries + 1, random)
-                    if planned is None:
-                        observer.on_error(error)
-                        return
-                    retries += 1
-                    reason, delay = planned
-                    if on_retry is not None:
-                        on_retry(Retry(retries, policy.max_retries, reason, delay, error))
-                elif resends_allowed and reset is not None:
-                    planned = policy.plan_resend(error, resends + 1, random)
-                    if planned is None:
-                        observer.on_error(error)
-                        return
-                    resends += 1
-                    reason, delay = planned
-                    if on_retry is not None:
-                        budget = policy.midstream_retries
-                        on_retry(Retry(resends, budget, reason, delay, error, midstream=True))
-                    observer.on_next(reset(1 + retries + resends, reason))
-                    if stopped:
-                        return
-                else:
-                    observer.on_error(error)
-                    return
-                # The scheduler is found only when a retry needs it: most turns never retry.
-                timers, _now = timer_scheduler(scheduler or scheduler_)
-                timer.disposable = timers.schedule_relative(delay, run)
-
-            def on_completed() -> None:
-                observer.on_completed()
-
-            def stop() -> None:
-                nonlocal stopped
-                stopped = True
-
-            run()
-            return CompositeDisposable(Disposable(stop), subscription, timer)
-
-        return Observable(subscribe)
+        return Stage(source, link)
 
     return _retry
+
+
+class _Rules:
+    """One retry operator's settings, shared by its subscriptions."""
+
+    __slots__ = ("on_retry", "policy", "random", "reset", "scheduler")
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        reset: Callable[[int, str], Any] | None,
+        on_retry: Callable[[Retry], None] | None,
+        random: Callable[[], float],
+        scheduler: abc.SchedulerBase | None,
+    ) -> None:
+        self.policy = policy
+        self.reset = reset
+        self.on_retry = on_retry
+        self.random = random
+        self.scheduler = scheduler
+
+
+class _Retrying(Link[Any, Any]):
+    """One subscription: the current attempt (the link's source subscription), the counts, the wait."""
+
+    __slots__ = ("delivered", "resends", "retries", "rules", "scheduler", "source", "timer")
+
+    def __init__(
+        self, observer: abc.ObserverBase[Any], rules: _Rules, scheduler: abc.SchedulerBase | None
+    ) -> None:
+        super().__init__(observer)
+        self.rules = rules
+        self.scheduler = scheduler
+        self.source: Observable[Any] | None = None
+        self.timer: abc.DisposableBase | None = None
+        self.delivered = False  # by the current attempt
+        self.retries = 0
+        self.resends = 0
+
+    def subscribe_to(self, source: Observable[Any], scheduler: abc.SchedulerBase | None) -> None:
+        self.source = source
+        self._attempt()
+
+    def _attempt(self, _scheduler: abc.SchedulerBase | None = None, _state: object = None) -> None:
+        if self.stopped or self.source is None:
+            return
+        self.delivered = False
+        self.timer = None
+        self.detach()  # the attempt before, which has ended
+        upstream = subscribe_fused(self.source, self, self.scheduler)
+        if self.stopped or self._upstream is not None:
+            # Stopped while subscribing, or this attempt failed at once and a later one already runs.
+            upstream.dispose()
+        else:
+            self._upstream = upstream
+
+    def on_next(self, item: Any) -> None:
+        if not self.stopped:
+            self.delivered = True
+            self.observer.on_next(item)
+
+    def on_error(self, error: Exception) -> None:
+        if self.stopped:
+            return
+        rules = self.rules
+        policy = rules.policy
+        if not self.delivered and policy.reason(error) is not None:
+            planned = policy.plan(error, self.retries + 1, rules.random)
+            if planned is None:
+                super().on_error(error)
+                return
+            self.retries += 1
+            reason, delay = planned
+            if rules.on_retry is not None:
+                rules.on_retry(Retry(self.retries, policy.max_retries, reason, delay, error))
+        elif rules.reset is not None:
+            planned = policy.plan_resend(error, self.resends + 1, rules.random)
+            if planned is None:
+                super().on_error(error)
+                return
+            self.resends += 1
+            reason, delay = planned
+            if rules.on_retry is not None:
+                budget = policy.midstream_retries
+                rules.on_retry(Retry(self.resends, budget, reason, delay, error, midstream=True))
+            self.observer.on_next(rules.reset(1 + self.retries + self.resends, reason))
+            if self.stopped:
+                return
+        else:
+            super().on_error(error)
+            return
+        # The scheduler is found only when a retry needs it: most turns never retry.
+        timers, _now = timer_scheduler(rules.scheduler or self.scheduler)
+        self.timer = timers.schedule_relative(delay, self._attempt)
+
+    def dispose(self) -> None:
+        super().dispose()
+        timer, self.timer = self.timer, None
+        if timer is not None:
+            timer.dispose()

@@ -381,10 +381,40 @@ def sse_source(
       ``subscribe``. Anywhere else the subscription fails with ``EventLoopError``.
     """
 
-    async def pump(observer: abc.ObserverBase[SseEvent], disposed: Callable[[], bool]) -> None:
-        decoder = SseDecoder(max_event_size=max_event_size)
+    request = _SseRequest(client, url, body, headers, pause, max_event_size, max_response_size)
+    return from_async(request.pump)
+
+
+class _SseRequest:
+    """What one ``sse_source`` sends, and ``pump``, which each subscription runs (slots, not closures)."""
+
+    __slots__ = ("body", "client", "headers", "max_event_size", "max_response_size", "pause", "url")
+
+    def __init__(
+        self,
+        client: HttpClient,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        pause: PauseControl | None,
+        max_event_size: int,
+        max_response_size: int | None,
+    ) -> None:
+        self.client = client
+        self.url = url
+        self.body = body
+        self.headers = headers
+        self.pause = pause
+        self.max_event_size = max_event_size
+        self.max_response_size = max_response_size
+
+    async def pump(self, observer: abc.ObserverBase[SseEvent], disposed: Callable[[], bool]) -> None:
+        decoder = SseDecoder(max_event_size=self.max_event_size)
+        max_response_size = self.max_response_size
+        pause = self.pause
         received = 0
-        async with client.open_stream(url, body=body, headers=headers) as pieces:
+        # Disposal cancels the task; leaving ``async with`` closes the response.
+        async with self.client.open_stream(self.url, body=self.body, headers=self.headers) as pieces:
             async for piece in pieces:
                 received += len(piece)
                 if max_response_size is not None and received > max_response_size:
@@ -403,6 +433,3 @@ def sse_source(
                 observer.on_next(event)
                 if disposed():
                     return
-
-    # Disposal cancels the task; leaving ``async with`` closes the response.
-    return from_async(pump)

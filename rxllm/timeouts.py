@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import SingleAssignmentDisposable
 from reactivex.scheduler import TimeoutScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 from reactivex.scheduler.virtualtimescheduler import VirtualTimeScheduler
 
 from rxllm._aio import event_loop, on_loop
+from rxllm._fusion import Link, Stage
 from rxllm.errors import EventLoopError, StreamTimeoutError
 
 __all__ = ["Pausable", "Timeouts", "progress_timeout", "timer_scheduler", "total_timeout"]
@@ -212,39 +212,34 @@ class _Clock:
         self._fire()
 
 
-class _Limited(abc.DisposableBase):
+class _Limited(Link[Any, Any]):
     """What both limits share, for one subscription: the clock, pause, and stopping once.
 
     A subclass says when the clock runs (``update``), what an item does to it
     (``on_next``) and which error running out is (``expired``). Running out
     unsubscribes the source (closing the connection) before the error is
-    delivered; nothing follows a terminal. One object with slots per
+    delivered; nothing follows a terminal. One ``Link`` with slots per
     subscription, rather than a closure per callback, keeps a stream's fixed
-    cost small.
+    cost small (see ``rxllm._fusion``).
     """
 
-    __slots__ = ("_listening", "clock", "observer", "pause", "stopped", "timers", "upstream")
+    __slots__ = ("_listening", "clock", "pause", "timers")
 
     def __init__(
         self, observer: abc.ObserverBase[Any], pause: Pausable | None, scheduler: abc.SchedulerBase | None
     ) -> None:
-        self.observer = observer
+        super().__init__(observer)
         self.pause = pause
         self.timers = _Timers(scheduler)
         self.clock = _Clock(self.timers, self._fire)
-        self.upstream = SingleAssignmentDisposable()
-        self.stopped = False
         self._listening: abc.DisposableBase | None = None
 
-    def start(self, source: Observable[Any], scheduler: abc.SchedulerBase | None) -> _Limited:
+    def start(self) -> None:
+        """Listen to the pause and set the clock; a subclass calls it once its own fields are set."""
         if self.pause is not None:
             # A pause or resume may come from any thread: act on it on the timers' thread.
             self._listening = self.pause.add_listener(self._changed)
         self.timers.soon(self.update)
-        self.upstream.disposable = source.subscribe(
-            self.on_next, self.on_error, self.on_completed, scheduler=scheduler
-        )
-        return self
 
     @property
     def paused(self) -> bool:
@@ -256,35 +251,20 @@ class _Limited(abc.DisposableBase):
     def expired(self) -> StreamTimeoutError:
         raise NotImplementedError
 
-    def on_next(self, item: Any) -> None:
-        if not self.stopped:
-            self.observer.on_next(item)
-
-    def on_error(self, error: Exception) -> None:
-        if self._stop():
-            self.observer.on_error(error)
-
-    def on_completed(self) -> None:
-        if self._stop():
-            self.observer.on_completed()
-
     def dispose(self) -> None:
-        self._stop()
-        self.upstream.dispose()
+        self.stop()
 
     def _changed(self, _paused: bool) -> None:
         self.timers.soon(self.update)
 
     def _fire(self) -> None:
-        if self._stop():
-            self.upstream.dispose()
+        if self.stop():
             self.observer.on_error(self.expired())
 
-    def _stop(self) -> bool:
-        """Stop once: the clock, the pause listener. False when already stopped."""
-        if self.stopped:
+    def stop(self) -> bool:
+        """Stop once: the source's subscription, the clock, the pause listener. False when already stopped."""
+        if not super().stop():
             return False
-        self.stopped = True
         self.timers.soon(self.clock.dispose)
         if self._listening is not None:
             self._listening.dispose()
@@ -306,6 +286,7 @@ class _Progress(_Limited):
         self.first_event = first_event
         self.idle = idle
         self.seen = False
+        self.start()
 
     def update(self) -> None:
         if self.stopped:
@@ -347,6 +328,7 @@ class _Total(_Limited):
         self.total = total
         self.used = 0.0  # seconds spent unpaused before the current run
         self.running_since: float | None = None
+        self.start()
 
     def update(self) -> None:
         if self.stopped:
@@ -389,18 +371,14 @@ def progress_timeout(
         ---#                # = StreamTimeoutError("first_event", 3)
     """
 
+    def link(observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None) -> _Progress:
+        return _Progress(observer, pause, scheduler or scheduler_, first_event, idle)
+
     def _progress_timeout(source: Observable[_T]) -> Observable[_T]:
         if first_event is None and idle is None:
             return source
 
-        def subscribe(
-            observer: abc.ObserverBase[_T],
-            scheduler_: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            limited = _Progress(observer, pause, scheduler or scheduler_, first_event, idle)
-            return limited.start(source, scheduler_)
-
-        return Observable(subscribe)
+        return Stage(source, link)
 
     return _progress_timeout
 
@@ -424,16 +402,14 @@ def total_timeout(
         -a-b-c#
     """
 
+    def link(observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None) -> _Total:
+        assert total is not None
+        return _Total(observer, pause, scheduler or scheduler_, total)
+
     def _total_timeout(source: Observable[_T]) -> Observable[_T]:
         if total is None:
             return source
 
-        def subscribe(
-            observer: abc.ObserverBase[_T],
-            scheduler_: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            return _Total(observer, pause, scheduler or scheduler_, total).start(source, scheduler_)
-
-        return Observable(subscribe)
+        return Stage(source, link)
 
     return _total_timeout

@@ -9,6 +9,7 @@ from uuid import uuid4
 import msgspec
 from reactivex import Observable, abc
 
+from rxllm._fusion import Link, Stage
 from rxllm.events import (
     AssistantEvent,
     ChunkEvent,
@@ -65,6 +66,8 @@ class _OpenCall:
 
 class _ToolCalls:
     """The accumulation step for one subscription: ``feed`` an event, get the events to emit."""
+
+    __slots__ = ("by_id", "by_index", "open")
 
     def __init__(self) -> None:
         self.open: list[_OpenCall] = []
@@ -214,30 +217,43 @@ def accumulate_tool_calls() -> Callable[[Observable[ChunkEvent]], Observable[Ass
     """
 
     def _accumulate_tool_calls(source: Observable[ChunkEvent]) -> Observable[AssistantEvent]:
-        def subscribe(
-            observer: abc.ObserverBase[AssistantEvent],
-            scheduler: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            calls = _ToolCalls()
-
-            def on_next(event: ChunkEvent) -> None:
-                if type(event) is TextDelta or type(event) is ReasoningDelta:
-                    observer.on_next(event)  # the common case, straight through
-                    return
-                for out in calls.feed(event):
-                    observer.on_next(out)
-
-            def on_error(error: Exception) -> None:
-                calls.drop()
-                observer.on_error(error)
-
-            def on_completed() -> None:
-                for call in calls.close():
-                    observer.on_next(call)
-                observer.on_completed()
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
+        return Stage(source, _AccumulateToolCalls)
 
     return _accumulate_tool_calls
+
+
+class _AccumulateToolCalls(Link[ChunkEvent, AssistantEvent]):
+    """One subscription: the open calls, made at the first event that is not plain text."""
+
+    __slots__ = ("calls",)
+
+    def __init__(
+        self, observer: abc.ObserverBase[AssistantEvent], _scheduler: abc.SchedulerBase | None
+    ) -> None:
+        super().__init__(observer)
+        self.calls: _ToolCalls | None = None
+
+    def on_next(self, event: ChunkEvent) -> None:
+        if self.stopped:
+            return
+        if type(event) is TextDelta or type(event) is ReasoningDelta:
+            self.observer.on_next(event)  # the common case, straight through
+            return
+        calls = self.calls
+        if calls is None:
+            calls = self.calls = _ToolCalls()
+        for out in calls.feed(event):
+            self.observer.on_next(out)
+
+    def on_error(self, error: Exception) -> None:
+        if self.calls is not None:
+            self.calls.drop()
+        super().on_error(error)
+
+    def on_completed(self) -> None:
+        if self.stopped:
+            return
+        if self.calls is not None:
+            for call in self.calls.close():
+                self.observer.on_next(call)
+        super().on_completed()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from reactivex import Observable, abc
 
+from rxllm._fusion import Link, Stage
 from rxllm.events import AssistantEvent, Final, StreamReset, Usage
 from rxllm.typing import EventOperator
 
@@ -48,33 +49,41 @@ def dedupe_final() -> EventOperator:
     """
 
     def _dedupe_final(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
-        def subscribe(
-            observer: abc.ObserverBase[AssistantEvent],
-            scheduler: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            held: Final | None = None
-            discarded: Usage | None = None  # usage of attempts a StreamReset discarded
-
-            def on_next(event: AssistantEvent) -> None:
-                nonlocal held, discarded
-                if isinstance(event, Final):
-                    held = event if held is None else held.updated(event)
-                    return
-                # ``type() is``: a negative isinstance on a msgspec Struct costs several times more.
-                if type(event) is StreamReset and held is not None:
-                    discarded = held.usage if discarded is None else discarded + held.usage
-                    held = msgspec.structs.replace(held, usage=Usage())
-                observer.on_next(event)
-
-            def on_completed() -> None:
-                final = held if held is not None else Final()
-                if discarded is not None:
-                    final = msgspec.structs.replace(final, usage=discarded + final.usage)
-                observer.on_next(final)
-                observer.on_completed()
-
-            return source.subscribe(on_next, observer.on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
+        return Stage(source, _DedupeFinal)
 
     return _dedupe_final
+
+
+class _DedupeFinal(Link[AssistantEvent, AssistantEvent]):
+    """One subscription: the ``Final`` pieces merged so far, and the usage of discarded attempts."""
+
+    __slots__ = ("discarded", "held")
+
+    def __init__(
+        self, observer: abc.ObserverBase[AssistantEvent], _scheduler: abc.SchedulerBase | None
+    ) -> None:
+        super().__init__(observer)
+        self.held: Final | None = None
+        self.discarded: Usage | None = None  # usage of attempts a StreamReset discarded
+
+    def on_next(self, event: AssistantEvent) -> None:
+        if self.stopped:
+            return
+        held = self.held
+        if isinstance(event, Final):
+            self.held = event if held is None else held.updated(event)
+            return
+        # ``type() is``: a negative isinstance on a msgspec Struct costs several times more.
+        if type(event) is StreamReset and held is not None:
+            self.discarded = held.usage if self.discarded is None else self.discarded + held.usage
+            self.held = msgspec.structs.replace(held, usage=Usage())
+        self.observer.on_next(event)
+
+    def on_completed(self) -> None:
+        if self.stopped:
+            return
+        final = self.held if self.held is not None else Final()
+        if self.discarded is not None:
+            final = msgspec.structs.replace(final, usage=self.discarded + final.usage)
+        self.observer.on_next(final)
+        super().on_completed()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reactivex import Observable, abc
-from reactivex.disposable import SingleAssignmentDisposable
 
+from rxllm._fusion import Link, Stage
 from rxllm.errors import StreamTruncatedError
 from rxllm.events import ChunkEvent
 from rxllm.sse import SseEvent
-from rxllm.typing import Dialect
+from rxllm.typing import ChunkParser, Dialect
 
 __all__ = ["parse_chunk"]
 
@@ -39,47 +39,42 @@ def parse_chunk(dialect: Dialect) -> Callable[[Observable[SseEvent]], Observable
 
     truncated = f"the {dialect.name} stream ended before {dialect.end_of_turn}"
 
+    def link(observer: abc.ObserverBase[ChunkEvent], _scheduler: abc.SchedulerBase | None) -> _ParseChunk:
+        return _ParseChunk(observer, dialect.parser(), truncated)
+
     def _parse_chunk(source: Observable[SseEvent]) -> Observable[ChunkEvent]:
-        def subscribe(
-            observer: abc.ObserverBase[ChunkEvent],
-            scheduler: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            parser = dialect.parser()
-            stopped = False
-            upstream = SingleAssignmentDisposable()
-
-            def on_next(event: SseEvent) -> None:
-                nonlocal stopped
-                if stopped:
-                    return
-                try:
-                    events = parser.feed(event.event, event.data)
-                except Exception as error:
-                    stopped = True
-                    upstream.dispose()
-                    observer.on_error(error)
-                    return
-                for chunk_event in events:
-                    observer.on_next(chunk_event)
-                if parser.done:
-                    stopped = True
-                    upstream.dispose()
-                    observer.on_completed()
-
-            def on_completed() -> None:
-                if parser.finished:
-                    observer.on_completed()
-                else:
-                    observer.on_error(StreamTruncatedError(truncated))
-
-            # A source that emits synchronously while being subscribed cannot be unsubscribed yet:
-            # ``stopped`` keeps its later items from the parser, and the observer (auto-detaching,
-            # as every Rx subscription is) ignores any terminal after ours.
-            upstream.disposable = source.subscribe(
-                on_next, observer.on_error, on_completed, scheduler=scheduler
-            )
-            return upstream
-
-        return Observable(subscribe)
+        return Stage(source, link)
 
     return _parse_chunk
+
+
+class _ParseChunk(Link[SseEvent, ChunkEvent]):
+    """One subscription: its own parser. Nothing reaches the parser after a terminal."""
+
+    __slots__ = ("parser", "truncated")
+
+    def __init__(self, observer: abc.ObserverBase[ChunkEvent], parser: ChunkParser, truncated: str) -> None:
+        super().__init__(observer)
+        self.parser = parser
+        self.truncated = truncated
+
+    def on_next(self, event: SseEvent) -> None:
+        if self.stopped:
+            return
+        try:
+            events = self.parser.feed(event.event, event.data)
+        except Exception as error:
+            # Unsubscribes the source (closing the connection) before the error is delivered.
+            self.on_error(error)
+            return
+        observer = self.observer
+        for chunk_event in events:
+            observer.on_next(chunk_event)
+        if self.parser.done:
+            self.on_completed()  # servers may hold the connection open after the end marker
+
+    def on_completed(self) -> None:
+        if self.parser.finished:
+            super().on_completed()
+        else:
+            self.on_error(StreamTruncatedError(self.truncated))

@@ -112,6 +112,7 @@ class Provider:
         if self._api_key and not allow_insecure_http:
             _refuse_plain_http(self.base_url)
         self._http = HttpClient(session=session, connect_timeout=self.timeouts.connect)
+        self._made_operators: _TurnOperators | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={safe_url(self.base_url)!r})"
@@ -167,6 +168,7 @@ class Provider:
         """
         body = _encoder.encode(self.request_body(request))
         timeouts = self.timeouts
+        turn_operators = self._turn_operators()
         source: Observable[AssistantEvent] = sse_source(
             self._http,
             self.url,
@@ -176,13 +178,15 @@ class Provider:
             max_event_size=self.max_event_size,
             max_response_size=self.max_response_size,
         ).pipe(
-            progress_timeout(timeouts.first_event, timeouts.idle, pause=pause),
-            parse_chunk(self.dialect),
-            accumulate_tool_calls(),
+            turn_operators.progress
+            if pause is None
+            else progress_timeout(timeouts.first_event, timeouts.idle, pause=pause),
+            turn_operators.parse,
+            turn_operators.accumulate,
         )
         turn: Observable[AssistantEvent]
         if self.retry_policy.midstream_retries == 0:
-            turn = source.pipe(dedupe_final(), retry_turn(self.retry_policy, on_retry=self._log_retry))
+            turn = source.pipe(turn_operators.dedupe, turn_operators.retry)
         else:
             turn = reactivex.defer(lambda _: self._resent(source))
         events = turn.pipe(total_timeout(timeouts.total, pause=pause))
@@ -190,6 +194,13 @@ class Provider:
             # Decided when the turn is built: with logging off, no layer at all.
             events = events.pipe(_logged(self.model, safe_url(self.url)))
         return events if pause is None else events.pipe(pause_gate(pause))
+
+    def _turn_operators(self) -> _TurnOperators:
+        """The operators every turn applies, made once per provider (and again if its settings change)."""
+        made = self._made_operators
+        if made is None or not made.made_for(self):
+            made = self._made_operators = _TurnOperators(self)
+        return made
 
     def _resent(self, source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
         """One subscription's turn with mid-stream resends, charging the usage of discarded attempts."""
@@ -242,6 +253,31 @@ class Provider:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+class _TurnOperators:
+    """The operators of a provider's turns that depend only on its settings, made once, not per turn."""
+
+    __slots__ = ("accumulate", "dedupe", "dialect", "parse", "progress", "retry", "retry_policy", "timeouts")
+
+    def __init__(self, provider: Provider) -> None:
+        self.dialect = provider.dialect
+        self.timeouts = provider.timeouts
+        self.retry_policy = provider.retry_policy
+        self.progress: Callable[[Observable[Any]], Observable[Any]] = progress_timeout(
+            self.timeouts.first_event, self.timeouts.idle
+        )
+        self.parse = parse_chunk(self.dialect)
+        self.accumulate = accumulate_tool_calls()
+        self.dedupe = dedupe_final()
+        self.retry = retry_turn(self.retry_policy, on_retry=provider._log_retry)
+
+    def made_for(self, provider: Provider) -> bool:
+        return (
+            provider.dialect is self.dialect
+            and provider.timeouts is self.timeouts
+            and provider.retry_policy is self.retry_policy
+        )
 
 
 class _SpentUsage:
