@@ -196,6 +196,21 @@ async def test_a_paused_stream_does_not_time_out(fault_server: StartFaultServer)
     assert server.request_count == 1
 
 
+async def test_limits_set_on_a_provider_later_apply_to_its_next_turn(fault_server: StartFaultServer) -> None:
+    # A provider makes its turn operators once; replacing its timeouts makes them anew.
+    server = await fault_server(
+        Step(pieces=text_stream("ok"), first_delay=0.5), Step(pieces=text_stream("ok"), first_delay=0.5)
+    )
+    async with OpenAIChat(MODEL, base_url=server.base_url) as chat:
+        first = await collect_events(chat.stream(HELLO))
+        assert first.error is None and first.events[0] == TextDelta(text="ok")
+        chat.timeouts = Timeouts(first_event=0.2)
+        second = await collect_events(chat.stream(HELLO))
+    assert isinstance(second.error, StreamTimeoutError)
+    assert (second.error.which, second.error.seconds) == ("first_event", 0.2)
+    assert server.request_count == 2
+
+
 async def test_total_timeout_closes_the_connection(fault_server: StartFaultServer) -> None:
     pieces = [chat_chunk({"content": f"{i} "}) for i in range(1000)]
     server = await fault_server(Step(pieces=pieces, delay=0.02))

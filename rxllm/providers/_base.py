@@ -15,6 +15,10 @@ also sent again, up to ``n`` times, after a ``StreamReset`` that tells
 observers to discard what it delivered; the usage each discarded attempt
 reported is added to the turn's ``Final``.
 
+The operators that depend only on the provider's settings (``parse_chunk``,
+the retries, the progress timeout without a pause) are made once per provider,
+not per turn; subscribed, the stages fuse (``rxllm._fusion``).
+
 A provider subclass says where to POST, which headers carry the key, how a
 ``CompletionRequest`` becomes the body, and which dialect reads the reply.
 """
