@@ -59,6 +59,16 @@ class Hook:
         """For each piece of a tool call as it streams."""
         return None
 
+    async def on_stream_reset(self, attempt: int, reason: str) -> Terminate | None:
+        """When the provider sends the turn again mid-stream (``midstream_retries``), before the resend.
+
+        Discard what the turn streamed so far: its text and tool-call deltas
+        belonged to the broken attempt (``on_text_delta``'s ``aggregated``
+        starts again). ``attempt`` is the number the next request will have;
+        ``Terminate`` stops the run and the resend is never sent.
+        """
+        return None
+
     async def on_tool_call(
         self, name: str, call_id: str, internal_call_id: str, arguments: Any
     ) -> Terminate | Skip | None:

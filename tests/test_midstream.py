@@ -25,10 +25,11 @@ from fault_server import (
     text_stream,
 )
 
-from rxllm import Agent, FinalResponse, Hook, PauseControl, tool
+from rxllm import Agent, FinalResponse, Hook, PauseControl, Terminate, tool
 from rxllm.errors import (
     ChunkDecodeError,
     EventTooLargeError,
+    PromptCancelledError,
     ProviderError,
     RxLLMError,
     SseError,
@@ -525,6 +526,57 @@ async def test_agent_never_runs_a_complete_call_of_a_discarded_attempt(
     ] == [ToolCallPart(id="call_o", call_id="call_o", name="weather", arguments={"city": "Oslo"})]
     assert "Paris" not in repr(final.history)
     assert server.request_count == 3
+
+
+class Heard(Hook):
+    """Records the text and reset hooks in order; ``stop_on_reset`` terminates the run at the reset."""
+
+    def __init__(self, *, stop_on_reset: bool = False) -> None:
+        self.heard: list[tuple[object, ...]] = []
+        self.stop_on_reset = stop_on_reset
+
+    async def on_text_delta(self, delta: str, aggregated: str) -> None:
+        self.heard.append(("text", delta, aggregated))
+
+    async def on_stream_reset(self, attempt: int, reason: str) -> Terminate | None:
+        self.heard.append(("reset", attempt, reason))
+        return Terminate("the stream broke") if self.stop_on_reset else None
+
+
+async def test_the_hook_hears_the_reset_between_the_attempts(fault_server: StartFaultServer) -> None:
+    server = await fault_server(
+        Step(pieces=[ROLE, chat_chunk({"content": "Hel"})], ending="drop"),
+        Step(pieces=text_stream("Hel", "lo")),
+    )
+    hook = Heard()
+    async with OpenAIChat(MODEL, base_url=server.base_url, backoff=FAST, midstream_retries=1) as model:
+        result = await collect_events(Agent(model).stream_prompt("Hi", hook=hook))
+    assert result.completed
+    assert hook.heard == [
+        ("text", "Hel", "Hel"),
+        ("reset", 2, "connection lost mid-stream"),
+        ("text", "Hel", "Hel"),
+        ("text", "lo", "Hello"),
+    ]
+    assert server.request_count == 2
+
+
+async def test_terminate_at_the_reset_sends_no_resend(fault_server: StartFaultServer) -> None:
+    server = await fault_server(
+        Step(pieces=[ROLE, chat_chunk({"content": "Hel"})], ending="drop"),
+        Step(pieces=text_stream("Hel", "lo")),
+    )
+    hook = Heard(stop_on_reset=True)
+    slow = Backoff(initial=0.3, maximum=0.3, jitter=0)
+    async with OpenAIChat(MODEL, base_url=server.base_url, backoff=slow, midstream_retries=1) as model:
+        result = await collect_events(Agent(model).stream_prompt("Hi", hook=hook))
+        await asyncio.sleep(0.5)  # past the resend's wait: nothing more is sent
+    assert isinstance(result.error, PromptCancelledError)
+    assert str(result.error) == "prompt cancelled: the stream broke"
+    assert hook.heard == [("text", "Hel", "Hel"), ("reset", 2, "connection lost mid-stream")]
+    # As with every watched event, the one a hook terminates on is not delivered.
+    assert result.events == [TextDelta(text="Hel")]
+    assert server.request_count == 1
 
 
 async def test_the_agent_sees_every_attempts_usage(fault_server: StartFaultServer) -> None:

@@ -14,10 +14,10 @@ no thread is held per run, and disposing the subscription at any point closes
 the HTTP response or cancels the running tool tasks.
 
 A ``StreamReset`` inside a turn (a provider with ``midstream_retries`` resent
-it) passes on to observers and restarts the turn's bookkeeping: the response
-that decides the next step, and so the tools that run and the history, holds
-only the last attempt; ``on_text_delta``'s ``aggregated`` starts again from the
-new attempt's text. Tools run only after a turn's stream completed, so a call
+it) passes on to observers, reaches ``hook.on_stream_reset``, and restarts the
+turn's bookkeeping: the response that decides the next step, and so the tools
+that run and the history, holds only the last attempt; ``on_text_delta``'s
+``aggregated`` starts again from the new attempt's text. Tools run only after a turn's stream completed, so a call
 streamed by a discarded attempt never runs.
 """
 
@@ -199,6 +199,7 @@ class _Run:
         hook = settings.hook
         self.watch_text = hook is not None and hook.overrides("on_text_delta")
         self.watch_tool_deltas = hook is not None and hook.overrides("on_tool_call_delta")
+        self.watch_resets = hook is not None and hook.overrides("on_stream_reset")
 
     def start(self) -> Observable[AgentEvent]:
         if self.settings.max_turns == 0:
@@ -234,7 +235,7 @@ class _Run:
 
     def watched(self, events: Observable[AssistantEvent]) -> Observable[AgentEvent]:
         """The turn's events, each waiting for the hook methods that watch it."""
-        if not (self.watch_text or self.watch_tool_deltas):
+        if not (self.watch_text or self.watch_tool_deltas or self.watch_resets):
             return events
         hook = self.settings.hook
         assert hook is not None
@@ -244,6 +245,9 @@ class _Run:
             decision: Callable[[], Awaitable[Terminate | None]] | None = None
             if type(event) is StreamReset:
                 text.clear()  # ``aggregated`` restarts with the new attempt's text
+                if self.watch_resets:
+                    reset = event
+                    decision = lambda: hook.on_stream_reset(reset.attempt, reset.reason)  # noqa: E731
             elif self.watch_text and isinstance(event, TextDelta):
                 text.append(event.text)
                 aggregated = "".join(text)
