@@ -17,8 +17,8 @@ A ``StreamReset`` inside a turn (a provider with ``midstream_retries`` resent
 it) passes on to observers, reaches ``hook.on_stream_reset``, and restarts the
 turn's bookkeeping: the response that decides the next step, and so the tools
 that run and the history, holds only the last attempt; ``on_text_delta``'s
-``aggregated`` starts again from the new attempt's text. Tools run only after a turn's stream completed, so a call
-streamed by a discarded attempt never runs.
+``aggregated`` starts again from the new attempt's text. Tools run only after
+a turn's stream completed, so a call streamed by a discarded attempt never runs.
 """
 
 from __future__ import annotations
