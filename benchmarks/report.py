@@ -92,6 +92,12 @@ def table(results: dict[str, Any]) -> str:
         + ", ".join(f"{name} {version}" for name, version in machine["versions"].items() if version),
         "",
     ]
+    if results.get("smoke"):
+        lines += [
+            "**Smoke run**: toy sizes and one repetition, to check exactness. Its timings and the target "
+            "column below say nothing about the targets; run `python -m benchmarks` for those.",
+            "",
+        ]
     streams = results.get("streams")
     if streams:
         lines += [
