@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rxllm.events import Usage
     from rxllm.messages import Message
 
 __all__ = [
@@ -56,6 +57,9 @@ class ProviderError(RxLLMError):
     ``status`` is the HTTP status (``None`` for an error object inside a 200
     stream); ``message``, ``type`` and ``code`` are the provider's own, from its
     JSON error body; ``body`` is the raw body (bounded) when it was not JSON.
+    ``usage`` is what the provider reported the failed response used (the
+    Responses API's ``response.failed`` carries it), which it may bill; ``None``
+    when it reported none.
     """
 
     def __init__(
@@ -68,8 +72,10 @@ class ProviderError(RxLLMError):
         request_id: str | None = None,
         body: str | None = None,
         retry_after: float | None = None,
+        usage: Usage | None = None,
     ) -> None:
         self.message = message
+        self.usage = usage
         self.status = status
         self.type = type
         self.code = code

@@ -15,11 +15,11 @@ before the response)
 ``retry_statuses`` (408, 409, 429, 500, 502, 503,  is honoured
 504; Anthropic adds 529)
 ``ProviderError`` inside a 200 stream whose        yes, like a 529; the error keeps its
-``type`` is in ``retry_error_types``               ``type``
+``type`` or ``code`` is in ``retry_error_types``   ``type`` and ``code``
 (``overloaded_error``, ``api_error``,
 ``server_error``, ``rate_limit_error``,
-``timeout_error``) or whose ``code`` is one of
-``retry_statuses``
+``rate_limit_exceeded``, ``timeout_error``) or
+whose ``code`` is one of ``retry_statuses``
 ``ProviderError`` 400, 401, 403, 404, 422          never
 ``StreamTimeoutError`` first_event, idle, total    no: the provider may be working on (and
                                                    billing) the request
@@ -106,12 +106,21 @@ NEVER_RETRY_STATUSES: frozenset[int] = frozenset({400, 401, 403, 404, 422})
 """The request itself is wrong (or the key is): sending it again cannot help."""
 
 RETRY_ERROR_TYPES: frozenset[str] = frozenset(
-    {"overloaded_error", "api_error", "server_error", "rate_limit_error", "timeout_error"}
+    {
+        "overloaded_error",
+        "api_error",
+        "server_error",
+        "rate_limit_error",
+        "rate_limit_exceeded",
+        "timeout_error",
+    }
 )
-"""``ProviderError.type`` values that, inside a 200 stream, mean a transient failure.
+"""``ProviderError.type`` or ``.code`` values that, inside a 200 stream, mean a transient failure.
 
-Anthropic's ``overloaded_error`` (its 529), ``api_error`` (500), ``rate_limit_error``
-(429) and ``timeout_error`` (504); OpenAI's and OpenRouter's ``server_error``.
+Anthropic's types ``overloaded_error`` (its 529), ``api_error`` (500), ``rate_limit_error``
+(429) and ``timeout_error`` (504); OpenAI's and OpenRouter's ``server_error``, which the
+Responses API sends as the ``code`` of ``response.failed`` and of its ``error`` event, as it
+does ``rate_limit_exceeded``.
 """
 
 
@@ -181,6 +190,8 @@ class RetryPolicy:
                 return None
             if error.type in self.error_types:
                 return f"{error.type} in the stream"
+            if error.code in self.error_types:
+                return f"{error.code} in the stream"
             if error.code is not None and error.code.isdigit() and int(error.code) in self.statuses:
                 return f"error {error.code} in the stream" + (f" ({error.type})" if error.type else "")
             return None

@@ -120,6 +120,7 @@ def test_the_lock_is_one_reentrant_lock_made_on_first_use() -> None:
     lock = stage.lock
     assert lock is stage.lock
     assert type(lock) is type(threading.RLock())
+
     # take_while holds its source's lock around the predicate.
     def below_three(value: int) -> bool:
         return value < 3

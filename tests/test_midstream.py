@@ -305,6 +305,35 @@ async def test_the_discarded_attempts_reported_usage_is_added_to_the_final(
     assert server.request_count == 2
 
 
+async def test_the_usage_a_failed_response_reported_is_added_to_the_final(
+    fault_server: StartFaultServer,
+) -> None:
+    # Responses reports a failed response's usage on response.failed, and bills it.
+    scripted = Turn(text=["Hi ", "there."], usage=Usage(input_tokens=7, output_tokens=3, total_tokens=10))
+    pieces = sse_bytes(scripted, "responses", model=MODEL)
+    failed_event = {
+        "type": "response.failed",
+        "sequence_number": 9,
+        "response": {
+            "id": "resp_failed",
+            "status": "failed",
+            "error": {"code": "server_error", "message": "The model crashed."},
+            "usage": {"input_tokens": 7, "output_tokens": 1, "total_tokens": 8},
+        },
+    }
+    failed = b"event: response.failed\ndata: " + msgspec.json.encode(failed_event) + b"\n\n"
+    first_text = next(index for index, piece in enumerate(pieces) if b"output_text.delta" in piece)
+    server = await fault_server(Step(pieces=[*pieces[: first_text + 1], failed]), Step(pieces=pieces))
+    async with OpenAIResponses(MODEL, base_url=server.base_url, backoff=FAST, midstream_retries=1) as model:
+        result = await collect_events(model.stream(HELLO))
+    assert result.completed
+    assert StreamReset(attempt=2, reason="server_error in the stream") in result.events
+    final = result.events[-1]
+    assert isinstance(final, Final)
+    assert final.usage == Usage(input_tokens=14, output_tokens=4, total_tokens=18)
+    assert server.request_count == 2
+
+
 async def test_collect_response_gives_the_good_attempt(fault_server: StartFaultServer, chat: Chat) -> None:
     server = await fault_server(Step(pieces=PARTIAL, ending="drop"), Step(pieces=GOOD))
     result = await collect_events(chat(server, midstream_retries=1).stream(HELLO).pipe(collect_response()))

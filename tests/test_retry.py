@@ -158,6 +158,9 @@ def test_a_source_that_fails_at_once_is_retried() -> None:
         (ProviderError("x", type="rate_limit_error"), "rate_limit_error in the stream"),
         (ProviderError("x", type="timeout_error"), "timeout_error in the stream"),
         (ProviderError("x", type="upstream", code="502"), "error 502 in the stream (upstream)"),
+        # Responses: response.failed and its error event classify by code, with no type.
+        (ProviderError("x", code="server_error"), "server_error in the stream"),
+        (ProviderError("x", code="rate_limit_exceeded"), "rate_limit_exceeded in the stream"),
     ],
 )
 def test_retryable(error: Exception, reason: str) -> None:
@@ -173,6 +176,7 @@ def test_retryable(error: Exception, reason: str) -> None:
         ProviderError("x", status=501),
         ProviderError("x", type="invalid_request_error"),
         ProviderError("x", type="invalid_request_error", code="invalid_value"),
+        ProviderError("x", code="invalid_prompt"),
         ProviderError("x"),
         StreamTimeoutError("first_event", 1),
         StreamTimeoutError("idle", 1),

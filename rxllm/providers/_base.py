@@ -42,7 +42,7 @@ from rxllm import _log
 from rxllm._http import HttpClient, safe_url
 from rxllm._version import __version__
 from rxllm.control import PauseControl
-from rxllm.errors import InsecureTransportError
+from rxllm.errors import InsecureTransportError, ProviderError
 from rxllm.events import AssistantEvent, Final, Usage
 from rxllm.operators import accumulate_tool_calls, dedupe_final, parse_chunk, pause_gate
 from rxllm.request import CompletionRequest
@@ -212,6 +212,8 @@ class Provider:
 
         def on_retry(retry: Retry) -> None:
             self._log_retry(retry)
+            if isinstance(retry.error, ProviderError) and retry.error.usage is not None:
+                spent.watch(Final(usage=retry.error.usage))  # a failed response's usage, which is billed
             spent.next_attempt(discarded=retry.midstream)
 
         return source.pipe(
@@ -288,7 +290,8 @@ class _SpentUsage:
     """The usage reported by one turn's attempts: the current one's, and the discarded ones' summed.
 
     ``watch`` sees the ``Final`` pieces of each attempt before ``dedupe_final``
-    (which drops them when the attempt fails); ``next_attempt`` moves the failed
+    (which drops them when the attempt fails), and the usage a failed response
+    reported on its ``ProviderError``; ``next_attempt`` moves the failed
     attempt's usage into ``discarded`` when a ``StreamReset`` discarded it (a
     retry before the first event is not charged, as without resends); ``charge``
     adds ``discarded`` to the turn's ``Final``.

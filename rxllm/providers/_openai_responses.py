@@ -36,7 +36,7 @@ What each event gives:
   ``"completed"`` (``"refusal"`` after a refusal). ``response.incomplete`` -> ``Final``
   with ``"incomplete:<reason>"`` (``"incomplete:max_output_tokens"``): a real end.
   ``response.failed`` and ``error`` -> ``ProviderError`` with the provider's message
-  and code.
+  and code (and, from ``response.failed``, the usage it reported).
 * Every other event (``response.created``, ``content_part.added``, the ``.done``
   echoes, hosted tools...) carries nothing for the turn; an event type this module
   does not know is skipped with a debug log.
@@ -292,6 +292,7 @@ class OpenAIResponsesParser:
                 (failure.message if failure is not None else None) or "the response failed without a message",
                 type=failure.type if failure is not None else None,
                 code=str(failure.code) if failure is not None and failure.code is not None else None,
+                usage=_usage(response.usage) if response is not None and response.usage is not None else None,
             )
         if kind == "response.incomplete":
             details = response.incomplete_details if response is not None else None

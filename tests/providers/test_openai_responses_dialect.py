@@ -361,7 +361,15 @@ def test_response_failed_is_a_provider_error_with_the_message_and_code() -> None
         "server_error",
         None,
     )
+    assert error.usage == USAGE_EVENT, "the failed response's usage, which the provider bills"
     assert parser.done
+
+
+def test_response_failed_without_usage_has_none() -> None:
+    failed = event("response.failed", response=response("failed", usage=None, error={"message": "Down."}))
+    with pytest.raises(ProviderError) as caught:
+        OpenAIResponsesDialect().parser().feed("response.failed", failed)
+    assert (caught.value.message, caught.value.usage) == ("Down.", None)
 
 
 def test_top_level_error_event_is_a_provider_error() -> None:
