@@ -27,6 +27,7 @@ from rxllm.events import Final, ReasoningDelta, TextDelta, ToolCall, ToolCallDel
 from rxllm.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from rxllm.providers.openai import OpenAIChat
 from rxllm.request import CompletionRequest
+from rxllm.retry import Backoff
 from rxllm.tools import tool
 
 HELLO = CompletionRequest([Message.user("Hello")])
@@ -41,6 +42,8 @@ def chat(closing: Closing) -> Callable[..., OpenAIChat]:
 
     return make
 
+
+FAST = Backoff(initial=0.01, maximum=0.02)  # the retries these tests go through, without their waits
 
 USAGE = {
     "prompt_tokens": 19,
@@ -340,7 +343,8 @@ async def test_401_with_json_error_body(sse_server: Any, chat: Callable[..., Ope
 
 async def test_error_body_that_is_not_json_is_kept(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
     server = await sse_server(Reply(status=502, body=b"<html>Bad Gateway</html>", headers={}))
-    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url=server.base_url, backoff=FAST).stream(HELLO))
+    assert len(server.requests) == 3, "a 502 is retried twice, then delivered"
     assert isinstance(result.error, ProviderError)
     assert (result.error.status, result.error.message, result.error.body) == (
         502,
@@ -404,7 +408,7 @@ async def test_dropped_connection_mid_stream(sse_server: Any, chat: Callable[...
 
 
 async def test_unreachable_server_is_a_transport_error(chat: Callable[..., OpenAIChat]) -> None:
-    result = await collect_events(chat(MODEL, base_url="http://127.0.0.1:9/v1").stream(HELLO))
+    result = await collect_events(chat(MODEL, base_url="http://127.0.0.1:9/v1", backoff=FAST).stream(HELLO))
     assert result.events == []
     assert isinstance(result.error, TransportError)
     assert str(result.error).startswith("could not reach http://127.0.0.1:9/v1/chat/completions")
