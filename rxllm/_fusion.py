@@ -87,8 +87,10 @@ class Link(abc.ObserverBase[_T_in], abc.DisposableBase, Generic[_T_in, _T_out]):
         upstream = subscribe_fused(source, self, scheduler)
         if self.stopped:
             upstream.dispose()
-        else:
-            self._upstream = upstream
+            return
+        self._upstream = upstream
+        if self.stopped:  # disposed from another thread meanwhile
+            self.detach()
 
     def on_next(self, value: _T_in) -> None:
         if not self.stopped:

@@ -377,8 +377,10 @@ class _Retrying(Link[Any, Any]):
         if self.stopped or self._upstream is not None:
             # Stopped while subscribing, or this attempt failed at once and a later one already runs.
             upstream.dispose()
-        else:
-            self._upstream = upstream
+            return
+        self._upstream = upstream
+        if self.stopped:  # disposed from another thread meanwhile
+            self.detach()
 
     def on_next(self, item: Any) -> None:
         if not self.stopped:
