@@ -83,9 +83,15 @@ class Link(abc.ObserverBase[_T_in], abc.DisposableBase, Generic[_T_in, _T_out]):
         self._upstream: abc.DisposableBase | None = None
 
     def subscribe_to(self, source: Observable[_T_in], scheduler: abc.SchedulerBase | None) -> None:
-        """Subscribe to ``source``, keeping the subscription (disposed at once when already stopped)."""
+        """Subscribe to ``source``, keeping the subscription (disposed at once when already stopped).
+
+        A link that subscribes again (the retries) holds no subscription when it
+        calls this; if one is held on return, a later subscription made while
+        this one was being made (its source failed at once) won, and this one
+        is disposed.
+        """
         upstream = subscribe_fused(source, self, scheduler)
-        if self.stopped:
+        if self.stopped or self._upstream is not None:
             upstream.dispose()
             return
         self._upstream = upstream

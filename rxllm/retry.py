@@ -73,7 +73,7 @@ from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 
-from rxllm._fusion import Link, Stage, subscribe_fused
+from rxllm._fusion import Link, Stage
 from rxllm.errors import (
     ChunkDecodeError,
     EventTooLargeError,
@@ -373,14 +373,7 @@ class _Retrying(Link[Any, Any]):
         self.delivered = False
         self.timer = None
         self.detach()  # the attempt before, which has ended
-        upstream = subscribe_fused(self.source, self, self.scheduler)
-        if self.stopped or self._upstream is not None:
-            # Stopped while subscribing, or this attempt failed at once and a later one already runs.
-            upstream.dispose()
-            return
-        self._upstream = upstream
-        if self.stopped:  # disposed from another thread meanwhile
-            self.detach()
+        super().subscribe_to(self.source, self.scheduler)
 
     def on_next(self, item: Any) -> None:
         if not self.stopped:
