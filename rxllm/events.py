@@ -44,6 +44,7 @@ __all__ = [
     "FinalResponse",
     "Reasoning",
     "ReasoningDelta",
+    "Retrying",
     "StreamReset",
     "TextDelta",
     "ToolCall",
@@ -199,6 +200,22 @@ class StreamReset(Event, frozen=True, kw_only=True, tag="stream_reset"):
     reason: str
 
 
+class Retrying(Event, frozen=True, kw_only=True, tag="retrying"):
+    """A retry before the turn's first event is about to wait ``delay`` seconds.
+
+    ``attempt`` is the number the next request will have (the turn's first
+    request is 1); ``reason`` says why in words (``"HTTP 503"``, ``"connection
+    failed"``); ``status`` is the HTTP status that failed, ``None`` for a
+    transport failure or an error inside the stream. Nothing was delivered
+    before it, so nothing needs discarding (compare ``StreamReset``).
+    """
+
+    attempt: int
+    delay: float
+    reason: str
+    status: int | None = None
+
+
 class ToolResult(Event, frozen=True, kw_only=True, tag="tool_result"):
     """A tool's result, fed back to the model; ``is_error`` when the tool failed."""
 
@@ -222,7 +239,9 @@ class FinalResponse(Event, frozen=True, kw_only=True, tag="final_response"):
 ChunkEvent = TextDelta | ReasoningDelta | Reasoning | ToolCallFragment | ToolCall | Final | StreamReset
 """What ``parse_chunk`` emits: assistant content as the provider sent it."""
 
-AssistantEvent = TextDelta | ReasoningDelta | Reasoning | ToolCallDelta | ToolCall | Final | StreamReset
+AssistantEvent = (
+    TextDelta | ReasoningDelta | Reasoning | ToolCallDelta | ToolCall | Final | StreamReset | Retrying
+)
 """What ``Provider.stream()`` emits for one completion turn."""
 
 AgentEvent = AssistantEvent | ToolResult | FinalResponse
@@ -237,6 +256,7 @@ AnyEvent = (
     | ToolCall
     | Final
     | StreamReset
+    | Retrying
     | ToolResult
     | FinalResponse
 )
