@@ -12,6 +12,7 @@ from rxllm.agent import Agent
 from rxllm.bridges import aiter, run
 from rxllm.control import PauseControl
 from rxllm.errors import (
+    CallbackError,
     ChunkDecodeError,
     EventLoopError,
     EventTooLargeError,
@@ -54,6 +55,7 @@ __all__ = [
     "AgentEvent",
     "AssistantEvent",
     "Backoff",
+    "CallbackError",
     "ChunkDecodeError",
     "CompletionRequest",
     "CompletionResponse",

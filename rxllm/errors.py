@@ -10,7 +10,8 @@
     ├── ChunkDecodeError         a chunk that is not the JSON the provider documents
     ├── SseError                 the bytes are not a valid event stream
     │   └── EventTooLargeError   one event is larger than the configured bound
-    ├── EventLoopError           subscribed where no asyncio loop runs
+    ├── EventLoopError           subscribed where no asyncio loop runs, or the loop closed under a stream
+    ├── CallbackError            a callback of the user's raised (a hook, on_retry, an observer's on_next)
     ├── InsecureTransportError   an API key would travel over plain HTTP
     ├── TransportError           the server could not be reached
     ├── ToolArgumentsError       a model's tool arguments do not fit the tool (defined in rxllm.tools)
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from rxllm.messages import Message
 
 __all__ = [
+    "CallbackError",
     "ChunkDecodeError",
     "EventLoopError",
     "EventTooLargeError",
@@ -154,6 +156,20 @@ class TransportError(RxLLMError):
 
 class EventLoopError(RxLLMError):
     """Subscribed where no asyncio event loop runs."""
+
+
+class CallbackError(RxLLMError):
+    """A callback of the user's raised inside a stream; the original exception is ``__cause__``.
+
+    A hook method, an ``on_retry`` callback or an observer's ``on_next`` that
+    raises ends the stream with this error rather than killing it silently.
+    ``callback`` names what raised (``"Hook.on_tool_call"``, ``"on_next"``).
+    """
+
+    def __init__(self, callback: str, error: BaseException) -> None:
+        self.callback = callback
+        super().__init__(f"{callback} raised {type(error).__name__}: {error}")
+        self.__cause__ = error
 
 
 class InsecureTransportError(RxLLMError):
