@@ -7,13 +7,12 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxllm._fusion import Fused
-from rxllm.errors import EventLoopError
+from rxllm.errors import CallbackError, EventLoopError
 
-__all__ = ["event_loop", "from_async", "from_coroutine", "on_loop"]
+__all__ = ["LOOP_CLOSED", "event_loop", "from_async", "from_coroutine", "on_loop", "unsubscribable"]
 
 _T = TypeVar("_T")
 
@@ -36,15 +35,40 @@ def event_loop(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop
 
 
 def on_loop(loop: asyncio.AbstractEventLoop, action: Callable[[], None]) -> None:
-    """Run ``action`` now when on ``loop``'s thread, else soon on that loop (calls keep their order)."""
+    """Run ``action`` now when on ``loop``'s thread, else soon on that loop (calls keep their order).
+
+    A loop that is closed runs nothing any more: ``action`` is dropped, never
+    raised about, so a ``dispose()`` after the loop ended is quiet.
+    """
     try:
         here = asyncio.get_running_loop() is loop
     except RuntimeError:
         here = False
     if here:
         action()
-    else:
+        return
+    try:
         loop.call_soon_threadsafe(action)
+    except RuntimeError:
+        if not loop.is_closed():
+            raise
+
+
+LOOP_CLOSED = (
+    "the event loop this stream runs on shut down under it (asyncio.run returned, or the loop cancelled "
+    "the stream's task): dispose the subscription before leaving the loop, or wait for the stream's end"
+)
+"""The message of the ``EventLoopError`` a stream ends with when its loop goes away first."""
+
+
+def unsubscribable(error: BaseException, loop: asyncio.AbstractEventLoop, where: str) -> None:
+    """Report an error no observer can take (a subscriber's ``on_error`` raised, or it had none).
+
+    Plain Rx raises it where it happened; inside a task or a loop callback that
+    is the loop's exception handler, told at once rather than when the task is
+    collected.
+    """
+    loop.call_exception_handler({"message": f"rxllm: {where} raised", "exception": error})
 
 
 def from_async(
@@ -60,9 +84,18 @@ def from_async(
 
     ``produce`` emits with ``observer.on_next`` and checks ``disposed()`` after
     each emission (an observer may dispose from inside ``on_next``); returning
-    completes, raising delivers the error. Disposing cancels the task. It runs
+    completes, raising delivers the error. ``produce`` turns an exception that
+    an ``on_next`` raises into ``CallbackError("on_next", exc)``, so it is told
+    apart from the source's own failures. Disposing cancels the task. It runs
     on the loop of an ``AsyncIOScheduler`` passed to ``subscribe``, or the
-    running loop; anywhere else the subscription fails with ``EventLoopError``.
+    running loop; anywhere else the subscription fails with ``EventLoopError``
+    (raised from ``subscribe`` when the subscriber has no ``on_error``, as plain
+    Rx does).
+
+    Every subscription ends with one terminal or its dispose: when the loop
+    cancels the task itself (it is shutting down), the observer gets
+    ``EventLoopError``; a subscriber's ``on_error`` or ``on_completed`` that
+    raises is reported to the loop's exception handler at once.
     """
 
     return _AsyncSource(produce)
@@ -79,11 +112,9 @@ class _AsyncSource(Fused[_T]):
     def _subscribe_core(
         self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        try:
-            loop = event_loop(scheduler)
-        except EventLoopError as exc:
-            observer.on_error(exc)
-            return Disposable()
+        # Without a loop this raises EventLoopError: delivered to the observer by the subscribe
+        # call (or raised from it when the subscriber has no on_error, as plain Rx does).
+        loop = event_loop(scheduler)
         subscription = _TaskSubscription(loop, observer, self._produce)
         on_loop(loop, subscription.start)
         return subscription
@@ -117,13 +148,28 @@ class _TaskSubscription(abc.DisposableBase, Generic[_T]):
         try:
             await self.produce(self.observer, self.is_disposed)
         except asyncio.CancelledError:
-            return  # disposed
+            if not self.disposed:
+                # Not cancelled by a dispose: the loop is cancelling what is left (asyncio.run
+                # returning). The stream ends loud, with an error saying so.
+                self.end(EventLoopError(LOOP_CLOSED))
+            return
         except Exception as exc:  # noqa: BLE001 - every failure reaches the observer
             if not self.disposed:
-                self.observer.on_error(exc)
+                self.end(exc)
             return
         if not self.disposed:
-            self.observer.on_completed()
+            self.end(None)
+
+    def end(self, error: Exception | None) -> None:
+        """Deliver the terminal; what the subscriber's own terminal callback raises goes to the loop."""
+        self.disposed = True
+        try:
+            if error is None:
+                self.observer.on_completed()
+            else:
+                self.observer.on_error(error)
+        except Exception as raised:  # noqa: BLE001 - no observer is left to take it
+            unsubscribable(raised, self.loop, "a subscriber's on_completed" if error is None else "on_error")
 
     def dispose(self) -> None:
         self.disposed = True
@@ -148,6 +194,9 @@ def from_coroutine(factory: Callable[[], Awaitable[_T]]) -> Observable[_T]:
     async def produce(observer: abc.ObserverBase[_T], disposed: Callable[[], bool]) -> None:
         value = await factory()
         if not disposed():
-            observer.on_next(value)
+            try:
+                observer.on_next(value)
+            except Exception as exc:  # noqa: BLE001 - a subscriber's callback failed: end the stream loud
+                raise CallbackError("on_next", exc) from exc
 
     return from_async(produce)

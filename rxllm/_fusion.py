@@ -157,13 +157,17 @@ def subscribe_fused(
     """Subscribe ``observer`` (a ``Link``) to ``source``: directly when it is ``Fused``, else through Rx.
 
     As with Rx's ``subscribe``, an exception raised while subscribing is
-    delivered to ``observer`` as an error.
+    delivered to ``observer`` as an error; when ``observer`` has already
+    stopped (the exception came out of its own ``on_error``: a subscriber with
+    none raises there), it is raised on, as Rx's ``subscribe`` does.
     """
     if not isinstance(source, Fused):
         return source.subscribe(observer, scheduler=scheduler)
     try:
         return source._subscribe_core(observer, scheduler)
     except Exception as error:  # noqa: BLE001 - delivered, as Rx's subscribe does
+        if isinstance(observer, Link) and observer.stopped:
+            raise
         observer.on_error(error)
         return _DONE
 

@@ -33,6 +33,9 @@ class PauseControl:
     ``pause()`` and ``resume()`` may be called from any thread; a resume that
     races a pause is never lost: the flag is set under a lock, and listeners and
     waiters act on the flag as it is when they run, so the last call wins.
+    Neither ever delivers events on the caller's thread: a stream is woken on
+    its own event loop (``call_soon_threadsafe``), and a stream whose loop has
+    closed is skipped, so one dead stream never keeps the others paused.
     """
 
     def __init__(self, *, paused: bool = False) -> None:
@@ -62,12 +65,24 @@ class PauseControl:
             waiters, self._waiters = (self._waiters, []) if not paused else ([], self._waiters)
             listeners = list(self._listeners)
         for loop, future in waiters:
-            loop.call_soon_threadsafe(_wake, future)
-        # Outside the lock: a resume may deliver many held events, and a pause from
-        # another thread must not wait for that. Listeners read ``is_paused`` again
-        # under their own lock, so a change they hear late is never acted on wrongly.
+            try:
+                loop.call_soon_threadsafe(_wake, future)
+            except RuntimeError:
+                # That waiter's loop has closed (its stream ended with it): the others still wake.
+                if not loop.is_closed():
+                    raise
+        # Outside the lock: a listener may hand work to a loop, and a pause from another
+        # thread must not wait for that. Listeners read ``is_paused`` again under their own
+        # lock, so a change they hear late is never acted on wrongly. One listener failing
+        # never keeps the others from hearing the change.
+        failures: list[Exception] = []
         for listener in listeners:
-            listener(paused)
+            try:
+                listener(paused)
+            except Exception as exc:  # noqa: BLE001 - raised below, after every listener heard
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
     def add_listener(self, listener: Listener) -> DisposableBase:
         """Call ``listener(paused)`` on every change until the returned disposable is disposed."""

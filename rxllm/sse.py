@@ -31,7 +31,7 @@ from rxllm import _log
 from rxllm._aio import from_async
 from rxllm._http import HttpClient
 from rxllm.control import PauseControl
-from rxllm.errors import EventTooLargeError, ResponseTooLargeError, SseError
+from rxllm.errors import CallbackError, EventTooLargeError, ResponseTooLargeError, SseError
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
@@ -424,12 +424,18 @@ class _SseRequest:
                     for event in events:
                         _log.log("TRACE", f"SSE event {event.event!r}, {len(event.data)} characters")
                 for event in events:
-                    observer.on_next(event)
+                    try:
+                        observer.on_next(event)
+                    except Exception as exc:  # noqa: BLE001 - a subscriber's callback failed: end loud
+                        raise CallbackError("on_next", exc) from exc
                     if disposed():
                         return
                 if pause is not None and pause.is_paused:
                     await pause.wait_resumed()
             for event in decoder.finish():
-                observer.on_next(event)
+                try:
+                    observer.on_next(event)
+                except Exception as exc:  # noqa: BLE001 - as above
+                    raise CallbackError("on_next", exc) from exc
                 if disposed():
                     return

@@ -135,11 +135,8 @@ class _Timers:
         if isinstance(scheduler, VirtualTimeScheduler):
             self._scheduler = scheduler
             return
-        try:
-            self._loop = event_loop(scheduler)
-        except EventLoopError:
-            # No loop: the HTTP source fails the subscription anyway; timers must not start threads.
-            self._scheduler = scheduler or TimeoutScheduler.singleton()
+        # No loop: EventLoopError, as the HTTP source would raise; no timer thread is started.
+        self._loop = event_loop(scheduler)
 
     def now(self) -> float:
         if isinstance(self._scheduler, VirtualTimeScheduler):
@@ -262,12 +259,13 @@ class _Limited(Link[Any, Any]):
             self.observer.on_error(self.expired())
 
     def stop(self) -> bool:
-        """Stop once: the source's subscription, the clock, the pause listener. False when already stopped."""
-        if not super().stop():
+        """Stop once: the pause listener, the source's subscription, the clock. False when already stopped."""
+        if self.stopped:
             return False
-        self.timers.soon(self.clock.dispose)
         if self._listening is not None:
             self._listening.dispose()
+        super().stop()
+        self.timers.soon(self.clock.dispose)
         return True
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import deque
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.notification import Notification, OnCompleted, OnError, OnNext
 
+from rxllm._aio import event_loop, on_loop, unsubscribable
+from rxllm._fusion import Link, Stage
 from rxllm.control import PauseControl
+from rxllm.errors import CallbackError, EventLoopError
 from rxllm.events import AssistantEvent
 from rxllm.typing import EventOperator
 
@@ -21,11 +24,20 @@ def pause_gate(control: PauseControl) -> EventOperator:
 
     Nothing overtakes data: a completion or an error that arrives while paused
     waits behind the events held before it. Resuming wakes the gate through
-    ``control.add_listener`` (no polling, no timers) and the held notifications
-    are delivered on the thread that called ``resume()``. A ``pause()`` from
-    inside an observer stops delivery right after the event being delivered.
-    Disposing removes the listener and unsubscribes the source; what was held is
-    dropped. When not paused and nothing is held, an event goes straight through.
+    ``control.add_listener`` (no polling, no timers). Held notifications are
+    delivered on the event loop the stream runs on (the subscriber's
+    ``AsyncIOScheduler``'s loop, or the loop running when it subscribed), never
+    on the thread that called ``resume()``; without a loop (a marble test's
+    virtual time) they are delivered at once, on the resuming thread. A
+    ``pause()`` from inside an observer stops delivery right after the event
+    being delivered. Disposing removes the listener and unsubscribes the source;
+    what was held is dropped. When not paused and nothing is held, an event goes
+    straight through.
+
+    An ``EventLoopError`` (the loop is shutting down under the stream) is not
+    held: what was held is delivered with it at once, the last chance anything
+    has to reach the observer. An observer whose ``on_next`` raises while held
+    events are released ends the stream with ``CallbackError``.
 
     .. marble::
         :alt: pause_gate
@@ -33,103 +45,188 @@ def pause_gate(control: PauseControl) -> EventOperator:
         -a-b-c-|
         --P---R-            P = control.pause(), R = control.resume()
         [ pause_gate(control) ]
-        -a----(bc)|
+        -a----(bc|)
     """
 
+    def link(
+        observer: abc.ObserverBase[AssistantEvent], scheduler: abc.SchedulerBase | None
+    ) -> _PauseGate:
+        return _PauseGate(observer, control, scheduler)
+
     def _pause_gate(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
-        def subscribe(
-            observer: abc.ObserverBase[AssistantEvent],
-            scheduler: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            lock = threading.Lock()
-            held: deque[Notification[AssistantEvent]] = deque()
-            # One thread at a time delivers; the flag also turns re-entrant calls into queued ones.
-            delivering = False
-            stopped = False
-
-            def deliver(first: Notification[AssistantEvent] | None) -> None:
-                """Deliver ``first`` (if any), then what is held, until paused, empty or stopped."""
-                nonlocal delivering, stopped
-                notification = first
-                try:
-                    while True:
-                        if notification is not None:
-                            if isinstance(notification, OnNext):
-                                observer.on_next(notification.value)
-                            elif isinstance(notification, OnError):
-                                observer.on_error(notification.exception)
-                            else:
-                                observer.on_completed()
-                        with lock:
-                            if stopped or control.is_paused or not held:
-                                delivering = False
-                                return
-                            notification = held.popleft()
-                            if not isinstance(notification, OnNext):
-                                stopped = True
-                except BaseException:
-                    with lock:
-                        delivering = False
-                    raise
-
-            def push(notification: Notification[AssistantEvent]) -> None:
-                nonlocal delivering, stopped
-                with lock:
-                    if stopped:
-                        return
-                    if delivering or held or control.is_paused:
-                        held.append(notification)
-                        if delivering or control.is_paused:
-                            return
-                        notification = held.popleft()
-                    delivering = True
-                    if not isinstance(notification, OnNext):
-                        stopped = True
-                deliver(notification)
-
-            def on_next(event: AssistantEvent) -> None:
-                nonlocal delivering
-                with lock:
-                    fast = not (delivering or stopped or held or control.is_paused)
-                    if fast:
-                        delivering = True
-                if fast:
-                    try:
-                        observer.on_next(event)
-                    except BaseException:
-                        with lock:
-                            delivering = False
-                        raise
-                    deliver(None)
-                else:
-                    push(OnNext(event))
-
-            def on_error(error: Exception) -> None:
-                push(OnError(error))
-
-            def on_completed() -> None:
-                push(OnCompleted())
-
-            def on_change(paused: bool) -> None:
-                nonlocal delivering
-                if paused:
-                    return
-                with lock:
-                    if delivering or stopped or not held:
-                        return
-                    delivering = True
-                deliver(None)
-
-            def stop() -> None:
-                nonlocal stopped
-                with lock:
-                    stopped = True
-                    held.clear()
-
-            listening = control.add_listener(on_change)
-            subscription = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-            return CompositeDisposable(Disposable(stop), listening, subscription)
-
-        return Observable(subscribe)
+        return Stage(source, link)
 
     return _pause_gate
+
+
+class _PauseGate(Link[AssistantEvent, AssistantEvent]):
+    """One subscription: what is held, whether someone is delivering, the loop to deliver on.
+
+    ``delivering`` makes one thread at a time deliver, and turns a re-entrant
+    call (an observer emitting or resuming from inside ``on_next``) into a
+    queued one. ``ended`` is set once a terminal is taken for delivery or the
+    subscription is disposed: nothing is accepted after it.
+    """
+
+    __slots__ = ("control", "delivering", "ended", "held", "listening", "lock", "loop")
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[AssistantEvent],
+        control: PauseControl,
+        scheduler: abc.SchedulerBase | None,
+    ) -> None:
+        super().__init__(observer)
+        self.control = control
+        self.lock = threading.Lock()
+        self.held: deque[Notification[AssistantEvent]] = deque()
+        self.delivering = False
+        self.ended = False
+        self.loop: asyncio.AbstractEventLoop | None
+        try:
+            self.loop = event_loop(scheduler)
+        except EventLoopError:
+            self.loop = None  # pure Rx (virtual time): delivered where the resume happens
+        self.listening: abc.DisposableBase | None = control.add_listener(self._changed)
+
+    # -- from the source ---------------------------------------------------------------
+
+    def on_next(self, value: AssistantEvent) -> None:
+        with self.lock:
+            if self.ended:
+                return
+            if self.delivering or self.held or self.control.is_paused:
+                held = True
+                self.held.append(OnNext(value))
+                if self.delivering or self.control.is_paused:
+                    return
+            else:
+                held = False
+            self.delivering = True
+        if held:
+            self._deliver(None)
+            return
+        try:
+            self.observer.on_next(value)  # the common case: straight through
+        except BaseException:
+            with self.lock:
+                self.delivering = False
+            raise
+        self._deliver(None)
+
+    def on_error(self, error: Exception) -> None:
+        if isinstance(error, EventLoopError):
+            self._flush(OnError(error))
+        else:
+            self._push(OnError(error))
+
+    def on_completed(self) -> None:
+        self._push(OnCompleted())
+
+    # -- delivery ----------------------------------------------------------------------
+
+    def _push(self, notification: Notification[AssistantEvent]) -> None:
+        with self.lock:
+            if self.ended:
+                return
+            if self.delivering or self.held or self.control.is_paused:
+                self.held.append(notification)
+                if self.delivering or self.control.is_paused:
+                    return
+                notification = self.held.popleft()
+            self.delivering = True
+            if not isinstance(notification, OnNext):
+                self.ended = True
+        self._deliver(notification)
+
+    def _deliver(self, notification: Notification[AssistantEvent] | None) -> None:
+        """Deliver ``notification`` (if any), then what is held, until paused, empty or ended."""
+        try:
+            while True:
+                if notification is not None:
+                    self._send(notification)
+                with self.lock:
+                    if self.stopped or self.control.is_paused or not self.held:
+                        self.delivering = False
+                        return
+                    notification = self.held.popleft()
+                    if not isinstance(notification, OnNext):
+                        self.ended = True
+        except BaseException:
+            with self.lock:
+                self.delivering = False
+            raise
+
+    def _send(self, notification: Notification[AssistantEvent]) -> None:
+        if isinstance(notification, OnNext):
+            if not self.stopped:
+                self.observer.on_next(notification.value)
+        elif isinstance(notification, OnError):
+            self._end()
+            if self.stop():
+                self.observer.on_error(notification.exception)
+        else:
+            self._end()
+            if self.stop():
+                self.observer.on_completed()
+
+    def _flush(self, terminal: Notification[AssistantEvent]) -> None:
+        """Deliver everything held and ``terminal`` now, paused or not (the loop is going away)."""
+        with self.lock:
+            if self.ended:
+                return
+            self.ended = True
+            self.held.append(terminal)
+            held, self.held = self.held, deque()
+            self.delivering = True
+        for notification in held:
+            self._send(notification)
+
+    def _changed(self, paused: bool) -> None:
+        if paused:
+            return
+        with self.lock:
+            if self.delivering or self.stopped or not self.held:
+                return
+        if self.loop is None:
+            self._release()
+        else:
+            on_loop(self.loop, self._release)
+
+    def _release(self) -> None:
+        """On resume: deliver what is held, on the stream's loop."""
+        with self.lock:
+            if self.delivering or self.stopped or not self.held or self.control.is_paused:
+                return
+            self.delivering = True
+        try:
+            self._deliver(None)
+        except Exception as exc:  # noqa: BLE001 - an observer's on_next raised: end the stream loud
+            self._fail(CallbackError("on_next", exc))
+
+    def _fail(self, error: Exception) -> None:
+        with self.lock:
+            self.ended = True
+            self.held.clear()
+        self._end()
+        if self.stop():
+            try:
+                self.observer.on_error(error)
+            except Exception as raised:  # noqa: BLE001 - the subscriber's on_error raised too
+                if self.loop is None:
+                    raise
+                unsubscribable(raised, self.loop, "on_error")
+
+    # -- ending --------------------------------------------------------------------------
+
+    def _end(self) -> None:
+        listening, self.listening = self.listening, None
+        if listening is not None:
+            listening.dispose()
+
+    def dispose(self) -> None:
+        with self.lock:
+            self.ended = True
+            self.held.clear()
+        self._end()
+        super().dispose()
