@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import threading
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -54,10 +56,14 @@ _error_decoder = msgspec.json.Decoder(_ErrorBody)
 
 
 class HttpClient:
-    """Owns (or borrows) an ``aiohttp.ClientSession`` and opens streaming requests with it.
+    """Owns (or borrows) ``aiohttp.ClientSession`` objects and opens streaming requests with them.
 
-    A borrowed session (``session=...``) is never closed here. An owned one is
-    made on first use inside the running loop and closed by ``aclose()``.
+    A borrowed session (``session=...``) is never closed here. Owned sessions
+    are made on first use, **one per event loop** (a session belongs to the loop
+    it was made in): a provider used from several loops at once, one per thread,
+    gives each loop its own. An owned session closes when its loop shuts down
+    its async generators (``asyncio.run`` does), or with ``aclose()`` awaited on
+    its loop; it is never closed from under streams of another loop.
     """
 
     def __init__(
@@ -68,38 +74,58 @@ class HttpClient:
         read_bufsize: int = DEFAULT_READ_BUFSIZE,
     ) -> None:
         self._borrowed = session
-        self._owned: aiohttp.ClientSession | None = None
-        self._owned_loop: asyncio.AbstractEventLoop | None = None
-        self._guard: AsyncGenerator[None, None] | None = None
+        # Per loop: its session and the guard that closes it when the loop shuts down. Keyed
+        # weakly, so a loop that is gone takes its entry with it.
+        self._owned: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Owned] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
         self._connect_timeout = connect_timeout
         self._read_bufsize = read_bufsize
+
+    def _timeout(self) -> aiohttp.ClientTimeout:
+        # ``connect`` bounds the whole connect phase: the wait for a pooled connection, DNS,
+        # TCP and TLS; ``sock_connect`` each address tried. No ``total`` (it would end long or
+        # paused streams) and no ``sock_read`` (the idle limit is rxllm's own, counted in
+        # events and stopped while paused).
+        return aiohttp.ClientTimeout(
+            total=None, connect=self._connect_timeout, sock_connect=self._connect_timeout
+        )
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._borrowed is not None:
             return self._borrowed
         loop = asyncio.get_running_loop()
-        owned = self._owned
-        if owned is None or owned.closed or self._owned_loop is not loop:
-            # A session belongs to the loop it was made in; a script that runs
-            # several loops one after another (``asyncio.run`` twice) gets a new one.
-            owned = self._owned = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
-                read_bufsize=self._read_bufsize,
-            )
-            self._owned_loop = loop
-            # Closed with its loop when nobody calls ``aclose()``: a plain script's
-            # ``rxllm.run(...)`` or ``asyncio.run(...)`` ends without "Unclosed client session".
-            self._guard = _closed_with_loop(owned)
-            await self._guard.__anext__()
-        return owned
+        with self._lock:
+            owned = self._owned.get(loop)
+        if owned is not None and not owned.session.closed:
+            return owned.session
+        session = aiohttp.ClientSession(timeout=self._timeout(), read_bufsize=self._read_bufsize)
+        owned = _Owned(session, self, loop)
+        with self._lock:
+            self._owned[loop] = owned
+        await owned.guard.__anext__()
+        return session
+
+    def owned_session(self, loop: asyncio.AbstractEventLoop | None = None) -> aiohttp.ClientSession | None:
+        """The session owned for ``loop`` (the running one by default), if one was made and is open."""
+        loop = loop if loop is not None else asyncio.get_running_loop()
+        with self._lock:
+            owned = self._owned.get(loop)
+        return owned.session if owned is not None and not owned.session.closed else None
+
+    def _forget(self, loop: asyncio.AbstractEventLoop, owned: _Owned) -> None:
+        with self._lock:
+            if self._owned.get(loop) is owned:
+                del self._owned[loop]
 
     async def aclose(self) -> None:
-        owned, self._owned, self._owned_loop = self._owned, None, None
-        guard, self._guard = self._guard, None
-        if guard is not None:
-            await guard.aclose()
-        if owned is not None and not owned.closed:
-            await owned.close()
+        """Close the owned session of the running loop (those of other loops close with their loops)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            owned = self._owned.pop(loop, None)
+        if owned is not None:
+            await owned.guard.aclose()
 
     @asynccontextmanager
     async def open_stream(
@@ -107,13 +133,14 @@ class HttpClient:
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         """POST ``body`` to ``url``; yield an iterator over the response body's pieces."""
         session = await self._session()
-        # Per request, so a borrowed session gets the same limits. No ``total`` (it would
-        # end long or paused streams) and no ``sock_read`` (the idle limit is rxllm's own,
-        # counted in events and stopped while paused).
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout)
         try:
+            # The timeout per request, so a borrowed session gets the same limits.
             response = await session.post(
-                url, data=body, headers=dict(headers), read_bufsize=self._read_bufsize, timeout=timeout
+                url,
+                data=body,
+                headers=dict(headers),
+                read_bufsize=self._read_bufsize,
+                timeout=self._timeout(),
             )
         except aiohttp.ConnectionTimeoutError as exc:
             limit = self._connect_timeout if self._connect_timeout is not None else 0.0
@@ -134,11 +161,32 @@ class HttpClient:
             response.close()
 
 
-async def _closed_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+class _Owned:
+    """One loop's owned session, and the started async generator that closes it with the loop."""
+
+    __slots__ = ("guard", "session")
+
+    def __init__(
+        self, session: aiohttp.ClientSession, client: HttpClient, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.session = session
+        # The guard holds the client weakly: a provider nobody references can be collected.
+        self.guard = _closed_with_loop(session, weakref.ref(client), loop, self)
+
+
+async def _closed_with_loop(
+    session: aiohttp.ClientSession,
+    client: weakref.ref[HttpClient],
+    loop: asyncio.AbstractEventLoop,
+    owned: _Owned,
+) -> AsyncGenerator[None, None]:
     """Waits, started, until its loop shuts down its async generators (``asyncio.run`` does), then closes."""
     try:
         yield
     finally:
+        held = client()
+        if held is not None:
+            held._forget(loop, owned)
         await session.close()
 
 

@@ -19,7 +19,7 @@ from reactivex.scheduler.virtualtimescheduler import VirtualTimeScheduler
 
 from rxllm._aio import event_loop, on_loop
 from rxllm._fusion import Link, Stage
-from rxllm.errors import EventLoopError, StreamTimeoutError
+from rxllm.errors import StreamTimeoutError
 
 __all__ = ["Pausable", "Timeouts", "progress_timeout", "timer_scheduler", "total_timeout"]
 

@@ -24,16 +24,41 @@ model sends back: the schema describes exactly what ``invoke`` accepts.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
+import os
 import re
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Annotated, Any, Generic, ParamSpec, TypeVar, overload
 
 import msgspec
 
 from rxllm.errors import RxLLMError
 
-__all__ = ["Tool", "ToolArgumentsError", "tool"]
+__all__ = ["TOOL_THREADS", "Tool", "ToolArgumentsError", "tool", "tool_executor"]
+
+TOOL_THREADS = min(32, (os.cpu_count() or 1) + 4)
+"""Worker threads of the pool sync tools run on (the size of asyncio's default executor)."""
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def tool_executor() -> ThreadPoolExecutor:
+    """The thread pool every sync tool runs on, made on first use; ``TOOL_THREADS`` workers at most.
+
+    When every worker is held by a tool that hangs, further sync tools wait for
+    a free worker, and their own ``timeout`` still bounds the wait.
+    """
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=TOOL_THREADS, thread_name_prefix="rxllm-tool")
+        return _executor
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -157,8 +182,10 @@ class Tool(Generic[P, R]):
         Raises ``ToolArgumentsError`` when the arguments do not fit the
         parameters, and ``TimeoutError`` when the tool has a ``timeout`` and
         the call outlives it (a sync function's thread cannot be stopped: it
-        runs on, its result dropped). Whatever the function raises propagates
-        unchanged.
+        runs on, its result dropped). Sync functions run on rxllm's own
+        bounded thread pool (``tool_executor()``), so a hung one never starves
+        the loop's default executor, where aiohttp resolves host names.
+        Whatever the function raises propagates unchanged.
 
         A ``str`` result is returned as is; anything else is encoded as JSON,
         with ``str(value)`` for values JSON has no form for.
@@ -169,7 +196,13 @@ class Tool(Generic[P, R]):
             if self._is_async:
                 result: object = await call(**kwargs)
             else:
-                result = await asyncio.to_thread(call, **kwargs)
+                # On rxllm's own bounded pool, never the loop's default executor: a sync tool
+                # that outlives its timeout keeps its thread, and must not take one that
+                # aiohttp needs to resolve host names. The caller's context goes along.
+                context = contextvars.copy_context()
+                result = await asyncio.get_running_loop().run_in_executor(
+                    tool_executor(), partial(context.run, call, **kwargs)
+                )
         if isinstance(result, str):
             return result
         return msgspec.json.encode(result, enc_hook=str).decode()

@@ -84,7 +84,7 @@ async def test_soak() -> None:
         await asyncio.wait_for(asyncio.gather(*(event.wait() for event in finished)), 45)
         await asyncio.sleep(0.2)  # cancelled requests finish closing
 
-        session = provider._http._owned
+        session = provider._http.owned_session()
         assert session is not None
         connector = session.connector
         assert connector is not None

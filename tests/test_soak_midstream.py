@@ -164,7 +164,7 @@ async def test_soak_midstream() -> None:
     await asyncio.wait_for(asyncio.gather(*(stream.done.wait() for stream in streams)), 50)
     elapsed = time.monotonic() - started
     await asyncio.sleep(0.1)
-    session = provider._http._owned
+    session = provider._http.owned_session()
     assert session is not None and session.connector is not None
     assert not session.connector._acquired, "no connection is still held by a stream"
     await provider.aclose()

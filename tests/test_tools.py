@@ -532,5 +532,5 @@ def test_exceptions_from_the_function_propagate_unchanged() -> None:
 def test_public_names() -> None:
     import rxllm.tools
 
-    assert rxllm.tools.__all__ == ["Tool", "ToolArgumentsError", "tool"]
+    assert rxllm.tools.__all__ == ["TOOL_THREADS", "Tool", "ToolArgumentsError", "tool", "tool_executor"]
     assert str(ToolArgumentsError("t", "why")) == "invalid arguments for tool 't': why"

@@ -48,9 +48,7 @@ def pause_gate(control: PauseControl) -> EventOperator:
         -a----(bc|)
     """
 
-    def link(
-        observer: abc.ObserverBase[AssistantEvent], scheduler: abc.SchedulerBase | None
-    ) -> _PauseGate:
+    def link(observer: abc.ObserverBase[AssistantEvent], scheduler: abc.SchedulerBase | None) -> _PauseGate:
         return _PauseGate(observer, control, scheduler)
 
     def _pause_gate(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
