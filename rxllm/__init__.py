@@ -9,7 +9,7 @@ from loguru import logger
 from rxllm._log import disable_logging, enable_logging
 from rxllm._version import __version__ as __version__
 from rxllm.agent import Agent
-from rxllm.bridges import aiter, run
+from rxllm.bridges import aiter, iterate, run
 from rxllm.control import PauseControl
 from rxllm.errors import (
     CallbackError,
@@ -97,6 +97,7 @@ __all__ = [
     "aiter",
     "disable_logging",
     "enable_logging",
+    "iterate",
     "run",
     "tool",
 ]

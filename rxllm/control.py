@@ -16,13 +16,15 @@ and memory stays bounded. Nothing polls: waiting is an asyncio future, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from reactivex.abc import DisposableBase
 from reactivex.disposable import Disposable
 
-__all__ = ["PauseControl"]
+__all__ = ["DEFAULT_BACKLOG", "Backlog", "PauseControl", "throttled", "throttles"]
 
 Listener = Callable[[bool], None]
 
@@ -117,3 +119,69 @@ class PauseControl:
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+# -- backpressure from bridges ------------------------------------------------------------------
+
+_throttles: contextvars.ContextVar[tuple[PauseControl, ...]] = contextvars.ContextVar(
+    "rxllm_throttles", default=()
+)
+
+
+def throttles() -> tuple[PauseControl, ...]:
+    """The throttles of the consumers this code runs for (see ``throttled``); ``()`` for none."""
+    return _throttles.get()
+
+
+@contextlib.contextmanager
+def throttled(control: PauseControl) -> Iterator[None]:
+    """Subscriptions made inside this block also wait while ``control`` is paused.
+
+    A consumer with a bound (``aiter``, ``iterate``, the agent's hook path) pauses
+    ``control`` when it holds too many events; rxllm's HTTP source stops reading
+    the socket while any throttle of the subscription is paused, and the time
+    limits stop with it (the server is not stalled: the consumer is slow). The
+    throttles travel with the subscription in a context variable, so the tasks,
+    timers and later turns a subscription starts inherit them.
+    """
+    token = _throttles.set((*_throttles.get(), control))
+    try:
+        yield
+    finally:
+        _throttles.reset(token)
+
+
+DEFAULT_BACKLOG = 256
+"""Events a bounded consumer holds before it pauses its source (it resumes below half)."""
+
+
+class Backlog:
+    """Counts what a consumer holds and throttles the source: paused above ``limit``, resumed at half.
+
+    A ``PauseControl`` in disguise (``control``); ``added()`` when an event is
+    taken in, ``removed()`` when it is handed out. Safe from any thread.
+    """
+
+    __slots__ = ("_lock", "control", "held", "limit")
+
+    def __init__(self, limit: int = DEFAULT_BACKLOG) -> None:
+        if limit < 1:
+            raise ValueError(f"a backlog limit must be 1 or more, not {limit}")
+        self.limit = limit
+        self.held = 0
+        self.control = PauseControl()
+        self._lock = threading.Lock()
+
+    def added(self) -> None:
+        # The decision and the switch under one lock: a resume for a drained backlog never
+        # lands before the pause it should undo.
+        with self._lock:
+            self.held += 1
+            if self.held > self.limit and not self.control.is_paused:
+                self.control.pause()
+
+    def removed(self) -> None:
+        with self._lock:
+            self.held -= 1
+            if self.held <= self.limit // 2 and self.control.is_paused:
+                self.control.resume()

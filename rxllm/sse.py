@@ -30,7 +30,7 @@ from reactivex import Observable, abc
 from rxllm import _log
 from rxllm._aio import from_async
 from rxllm._http import HttpClient
-from rxllm.control import PauseControl
+from rxllm.control import PauseControl, throttles
 from rxllm.errors import CallbackError, EventTooLargeError, ResponseTooLargeError, SseError
 
 __all__ = [
@@ -375,7 +375,8 @@ def sse_source(
     * Disposing cancels the request task, which closes the HTTP response.
     * With ``pause``, the body is not read while paused (TCP flow control holds
       the server back); the events of a piece already read are still emitted,
-      and ``pause_gate`` holds them.
+      and ``pause_gate`` holds them. The same holds while a bounded consumer
+      the subscription was made for (``rxllm.control.throttled``) is full.
     * Events are emitted on the event loop: from the running loop of the
       subscribing coroutine, or the loop of an ``AsyncIOScheduler`` passed to
       ``subscribe``. Anywhere else the subscription fails with ``EventLoopError``.
@@ -411,7 +412,9 @@ class _SseRequest:
     async def pump(self, observer: abc.ObserverBase[SseEvent], disposed: Callable[[], bool]) -> None:
         decoder = SseDecoder(max_event_size=self.max_event_size)
         max_response_size = self.max_response_size
-        pause = self.pause
+        # The user's pause and the throttles of bounded consumers: the body is not read while
+        # any of them is paused.
+        pauses = ((self.pause,) if self.pause is not None else ()) + throttles()
         received = 0
         # Disposal cancels the task; leaving ``async with`` closes the response.
         async with self.client.open_stream(self.url, body=self.body, headers=self.headers) as pieces:
@@ -430,8 +433,9 @@ class _SseRequest:
                         raise CallbackError("on_next", exc) from exc
                     if disposed():
                         return
-                if pause is not None and pause.is_paused:
-                    await pause.wait_resumed()
+                while pauses and any(pause.is_paused for pause in pauses):
+                    for pause in pauses:
+                        await pause.wait_resumed()
             for event in decoder.finish():
                 try:
                     observer.on_next(event)

@@ -19,6 +19,7 @@ from reactivex.scheduler.virtualtimescheduler import VirtualTimeScheduler
 
 from rxllm._aio import event_loop, on_loop
 from rxllm._fusion import Link, Stage
+from rxllm.control import throttles
 from rxllm.errors import StreamTimeoutError
 
 __all__ = ["Pausable", "Timeouts", "progress_timeout", "timer_scheduler", "total_timeout"]
@@ -220,27 +221,28 @@ class _Limited(Link[Any, Any]):
     cost small (see ``rxllm._fusion``).
     """
 
-    __slots__ = ("_listening", "clock", "pause", "timers")
+    __slots__ = ("_listening", "clock", "pauses", "timers")
 
     def __init__(
         self, observer: abc.ObserverBase[Any], pause: Pausable | None, scheduler: abc.SchedulerBase | None
     ) -> None:
         super().__init__(observer)
-        self.pause = pause
+        # The user's pause, and the throttles of bounded consumers (a slow consumer is no stall).
+        own: tuple[Pausable, ...] = () if pause is None else (pause,)
+        self.pauses: tuple[Pausable, ...] = own + throttles()
         self.timers = _Timers(scheduler)
         self.clock = _Clock(self.timers, self._fire)
-        self._listening: abc.DisposableBase | None = None
+        self._listening: list[abc.DisposableBase] = []
 
     def start(self) -> None:
-        """Listen to the pause and set the clock; a subclass calls it once its own fields are set."""
-        if self.pause is not None:
-            # A pause or resume may come from any thread: act on it on the timers' thread.
-            self._listening = self.pause.add_listener(self._changed)
+        """Listen to the pauses and set the clock; a subclass calls it once its own fields are set."""
+        # A pause or resume may come from any thread: act on it on the timers' thread.
+        self._listening = [pause.add_listener(self._changed) for pause in self.pauses]
         self.timers.soon(self.update)
 
     @property
     def paused(self) -> bool:
-        return self.pause is not None and self.pause.is_paused
+        return any(pause.is_paused for pause in self.pauses)
 
     def update(self) -> None:
         raise NotImplementedError
@@ -262,8 +264,9 @@ class _Limited(Link[Any, Any]):
         """Stop once: the pause listener, the source's subscription, the clock. False when already stopped."""
         if self.stopped:
             return False
-        if self._listening is not None:
-            self._listening.dispose()
+        listening, self._listening = self._listening, []
+        for listener in listening:
+            listener.dispose()
         super().stop()
         self.timers.soon(self.clock.dispose)
         return True
