@@ -141,13 +141,8 @@ async def test_one_provider_streams_on_four_loops_at_once_each_to_its_end(gated:
 
     def script(recorder: Recorder) -> None:
         async def main() -> None:
-            done = asyncio.get_running_loop().create_future()
-            provider.stream(REQUEST).subscribe(
-                recorder.on_next,
-                lambda error: (recorder.on_error(error), done.set_result(None)),
-                lambda: (recorder.on_completed(), done.set_result(None)),
-            )
-            await done
+            provider.stream(REQUEST).subscribe(recorder)
+            await asyncio.to_thread(recorder.ended.wait, 20)
 
         asyncio.run(main())
 
@@ -191,18 +186,8 @@ async def test_each_loop_owns_its_session_and_its_end_closes_only_that_one(gated
 
 async def collect(observable: Any) -> Recorder:
     recorder = Recorder()
-    done = asyncio.get_running_loop().create_future()
-
-    def end() -> None:
-        if not done.done():
-            done.set_result(None)
-
-    observable.subscribe(
-        recorder.on_next,
-        lambda error: (recorder.on_error(error), end()),
-        lambda: (recorder.on_completed(), end()),
-    )
-    await asyncio.wait_for(done, 10)
+    observable.subscribe(recorder)
+    await asyncio.to_thread(recorder.ended.wait, 20)
     return recorder
 
 
@@ -313,18 +298,17 @@ async def test_an_on_next_that_raises_ends_the_stream_with_callback_error(gated:
     server = await gated()
     server.release.set()
     boom = ValueError("boom")
-    errors: list[Exception] = []
-    done = asyncio.Event()
 
-    def on_next(_event: Any) -> None:
-        raise boom
+    class Raising(Recorder):
+        def on_next(self, value: Any) -> None:
+            raise boom
 
+    recorder = Raising()
     async with OpenAIChat("gpt-4o-mini", base_url=server.base_url) as provider:
-        provider.stream(REQUEST).subscribe(
-            on_next, lambda error: (errors.append(error), done.set()), lambda: done.set()
-        )
-        await asyncio.wait_for(done.wait(), 5)
-    (error,) = errors
+        provider.stream(REQUEST).subscribe(recorder)
+        await asyncio.to_thread(recorder.ended.wait, 5)
+    assert recorder.completions == 0
+    (error,) = recorder.errors
     assert type(error) is CallbackError
     assert error.__cause__ is boom
     assert str(error) == "on_next raised ValueError: boom"
@@ -338,7 +322,12 @@ async def test_an_on_next_that_raises_without_on_error_is_reported_to_the_loop_a
     loop = asyncio.get_running_loop()
     reported: asyncio.Future[dict[str, Any]] = loop.create_future()
     previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _loop, context: reported.done() or reported.set_result(context))
+
+    def report(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if not reported.done():
+            reported.set_result(context)
+
+    loop.set_exception_handler(report)
 
     def on_next(_event: Any) -> None:
         raise ValueError("boom")
