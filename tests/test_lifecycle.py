@@ -94,6 +94,21 @@ class Recorder(abc.ObserverBase[Any]):
         self.completions = 0
         self.threads: set[int] = set()
         self.ended = threading.Event()
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._done = asyncio.Event() if self._loop is not None else None
+
+    def _end(self) -> None:
+        self.ended.set()
+        if self._loop is not None and self._done is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._done.set)
+
+    async def wait(self, timeout: float = 20) -> None:
+        """Wait for a terminal on the loop the recorder was made on (no executor thread needed)."""
+        assert self._done is not None
+        await asyncio.wait_for(self._done.wait(), timeout)
 
     def on_next(self, value: Any) -> None:
         self.threads.add(threading.get_ident())
@@ -101,11 +116,11 @@ class Recorder(abc.ObserverBase[Any]):
 
     def on_error(self, error: Exception) -> None:
         self.errors.append(error)
-        self.ended.set()
+        self._end()
 
     def on_completed(self) -> None:
         self.completions += 1
-        self.ended.set()
+        self._end()
 
     @property
     def text(self) -> str:
@@ -142,7 +157,7 @@ async def test_one_provider_streams_on_four_loops_at_once_each_to_its_end(gated:
     def script(recorder: Recorder) -> None:
         async def main() -> None:
             provider.stream(REQUEST).subscribe(recorder)
-            await asyncio.to_thread(recorder.ended.wait, 20)
+            await asyncio.to_thread(recorder.ended.wait, 20)  # made on the test's loop
 
         asyncio.run(main())
 
@@ -187,7 +202,7 @@ async def test_each_loop_owns_its_session_and_its_end_closes_only_that_one(gated
 async def collect(observable: Any) -> Recorder:
     recorder = Recorder()
     observable.subscribe(recorder)
-    await asyncio.to_thread(recorder.ended.wait, 20)
+    await recorder.wait()
     return recorder
 
 
@@ -306,7 +321,7 @@ async def test_an_on_next_that_raises_ends_the_stream_with_callback_error(gated:
     recorder = Raising()
     async with OpenAIChat("gpt-4o-mini", base_url=server.base_url) as provider:
         provider.stream(REQUEST).subscribe(recorder)
-        await asyncio.to_thread(recorder.ended.wait, 5)
+        await recorder.wait(5)
     assert recorder.completions == 0
     (error,) = recorder.errors
     assert type(error) is CallbackError
@@ -374,7 +389,7 @@ async def test_held_events_are_delivered_on_the_streams_loop_not_the_resuming_th
         await asyncio.to_thread(server.first_sent.wait, 5)
         resumer = threading.Thread(target=control.resume)
         resumer.start()
-        await asyncio.to_thread(recorder.ended.wait, 5)
+        await recorder.wait(5)
         resumer.join(5)
     assert (recorder.errors, recorder.completions, recorder.text) == ([], 1, "".join(WORDS))
     assert recorder.threads == {threading.get_ident()}
