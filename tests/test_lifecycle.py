@@ -448,5 +448,3 @@ async def test_sync_tools_that_time_out_leave_the_default_executor_free(gated: A
     results = [item for item in result.items if isinstance(item, rxllm.ToolResult)]
     assert len(results) == 40 and all(r.is_error and "timed out" in r.content for r in results)
     assert result.items[-1].text == "done"
-
-

@@ -24,7 +24,8 @@ a turn's stream completed, so a call streamed by a discarded attempt never runs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Generator, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar, cast
 
@@ -34,8 +35,8 @@ from reactivex import operators as ops
 
 from rxllm._aio import from_coroutine
 from rxllm._log import log, log_tool_call
-from rxllm.control import PauseControl
-from rxllm.errors import MaxTurnsError, PromptCancelledError
+from rxllm.control import Backlog, PauseControl, throttled
+from rxllm.errors import CallbackError, MaxTurnsError, PromptCancelledError
 from rxllm.events import (
     AgentEvent,
     AssistantEvent,
@@ -59,6 +60,9 @@ __all__ = ["DEFAULT_MAX_TURNS", "agent"]
 
 DEFAULT_MAX_TURNS = 10
 """Model requests allowed per run when none is given."""
+
+HOOK_BACKLOG = 256
+"""Events that may wait for a slow hook method before the turn's source is throttled."""
 
 _T = TypeVar("_T")
 
@@ -234,33 +238,56 @@ class _Run:
         return reactivex.concat(before, streamed, after)
 
     def watched(self, events: Observable[AssistantEvent]) -> Observable[AgentEvent]:
-        """The turn's events, each waiting for the hook methods that watch it."""
+        """The turn's events, each waiting for the hook methods that watch it.
+
+        Events wait in order while a hook method runs. Above ``HOOK_BACKLOG``
+        waiting events the turn's source is throttled (``rxllm.control``), so a
+        slow hook stops the socket being read instead of filling memory.
+        """
         if not (self.watch_text or self.watch_tool_deltas or self.watch_resets):
             return events
-        hook = self.settings.hook
-        assert hook is not None
-        text: list[str] = []
+        # The turn's text so far, for ``aggregated``. Hooks run in the events' order, and each
+        # piece is added when its hook runs, so the text grows in place (a local of a generator
+        # nothing else holds): linear in the text's length, not quadratic.
+        text = [_started(_text_so_far())]
+
+        def restart() -> Observable[AgentEvent]:
+            text[0] = _started(_text_so_far())  # ``aggregated`` restarts with the new attempt's text
+            return reactivex.empty()
 
         def check(event: AssistantEvent) -> Observable[AgentEvent]:
-            decision: Callable[[], Awaitable[Terminate | None]] | None = None
             if type(event) is StreamReset:
-                text.clear()  # ``aggregated`` restarts with the new attempt's text
-                if self.watch_resets:
-                    reset = event
-                    decision = lambda: hook.on_stream_reset(reset.attempt, reset.reason)  # noqa: E731
-            elif self.watch_text and isinstance(event, TextDelta):
-                text.append(event.text)
-                aggregated = "".join(text)
-                decision = lambda: hook.on_text_delta(event.text, aggregated)  # noqa: E731
-            elif self.watch_tool_deltas and isinstance(event, ToolCallDelta):
-                decision = lambda: hook.on_tool_call_delta(  # noqa: E731
-                    event.id, event.internal_call_id, event.name, event.arguments_delta
+                reset = event
+                after = (
+                    self.decided("on_stream_reset", lambda: (reset.attempt, reset.reason), reset)
+                    if self.watch_resets
+                    else reactivex.just(reset)
                 )
-            if decision is None:
-                return reactivex.just(event)
-            return self.decided(decision, event)
+                return reactivex.concat(reactivex.defer(lambda _: restart()), after)
+            if self.watch_text and isinstance(event, TextDelta):
+                delta = event.text
+                return self.decided("on_text_delta", lambda: (delta, text[0].send(delta)), event)
+            if self.watch_tool_deltas and isinstance(event, ToolCallDelta):
+                call = event
+                return self.decided(
+                    "on_tool_call_delta",
+                    lambda: (call.id, call.internal_call_id, call.name, call.arguments_delta),
+                    call,
+                )
+            return reactivex.just(event)
 
-        return events.pipe(ops.concat_map(check))
+        def subscribe(
+            observer: abc.ObserverBase[AgentEvent], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            backlog = Backlog(HOOK_BACKLOG)
+            with throttled(backlog.control):
+                return events.pipe(
+                    ops.do_action(on_next=lambda _: backlog.added()),
+                    ops.concat_map(check),
+                    ops.do_action(on_next=lambda _: backlog.removed()),
+                ).subscribe(observer, scheduler=scheduler)
+
+        return Observable(subscribe)
 
     def after_turn(
         self, number: int, response: CompletionResponse, finals: list[Final]
@@ -331,7 +358,9 @@ class _Run:
         hook = self.settings.hook
         decision: Terminate | Skip | None = None
         if hook is not None and hook.overrides("on_tool_call"):
-            decision = await hook.on_tool_call(call.name, call.call_id, call.internal_call_id, call.arguments)
+            decision = await self.call_hook(
+                "on_tool_call", call.name, call.call_id, call.internal_call_id, call.arguments
+            )
             self.stop_if(decision)
         if isinstance(decision, Skip):
             content, is_error = decision.reason, False
@@ -339,8 +368,8 @@ class _Run:
             content, is_error = await self.invoke(call)
         if hook is not None and hook.overrides("on_tool_result"):
             self.stop_if(
-                await hook.on_tool_result(
-                    call.name, call.call_id, call.internal_call_id, call.arguments, content
+                await self.call_hook(
+                    "on_tool_result", call.name, call.call_id, call.internal_call_id, call.arguments, content
                 )
             )
         return index, ToolResult(
@@ -399,21 +428,58 @@ class _Run:
             return reactivex.empty()
 
         async def call() -> None:
-            self.stop_if(await getattr(hook, method)(*args))
+            self.stop_if(await self.call_hook(method, *args))
 
         # The coroutine's ``None`` is dropped: the Observable only completes or errors.
         return cast(Observable[AgentEvent], from_coroutine(call).pipe(ops.ignore_elements()))
 
-    def decided(self, decision: Callable[[], Awaitable[Terminate | None]], event: _T) -> Observable[_T]:
+    def decided(self, method: str, args: Callable[[], tuple[Any, ...]], event: _T) -> Observable[_T]:
+        """``event``, once the hook method has heard it (its arguments made when it runs)."""
+
         async def call() -> _T:
-            self.stop_if(await decision())
+            self.stop_if(await self.call_hook(method, *args()))
             return event
 
         return from_coroutine(call)
 
+    async def call_hook(self, method: str, *args: Any) -> Any:
+        """Call a hook method, ``async def`` or plain ``def``; what it raises or wrongly returns is loud.
+
+        A hook that raises ends the run with ``CallbackError`` (the original as
+        ``__cause__``); one that returns anything but ``None``, ``Terminate``
+        (or, from ``on_tool_call``, ``Skip``) too, naming what it returned.
+        """
+        hook = self.settings.hook
+        name = f"{type(hook).__name__}.{method}"
+        try:
+            result = getattr(hook, method)(*args)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:  # noqa: BLE001 - a user's hook failed: the run ends loud
+            raise CallbackError(name, exc) from exc
+        allowed: tuple[type, ...] = (Terminate, Skip) if method == "on_tool_call" else (Terminate,)
+        if result is not None and not isinstance(result, allowed):
+            wanted = "None or Terminate(reason)" + (" or Skip(reason)" if method == "on_tool_call" else "")
+            raise CallbackError(name, TypeError(f"returned {result!r}; a hook returns {wanted}"))
+        return result
+
     def stop_if(self, decision: Terminate | Skip | None) -> None:
         if isinstance(decision, Terminate):
             raise PromptCancelledError(decision.reason, self.messages)
+
+
+def _text_so_far() -> Generator[str, str, None]:
+    """Send a piece, get the text so far. ``text += piece`` on a local grows the string in place."""
+    text = ""
+    piece = yield text
+    while True:
+        text += piece
+        piece = yield text
+
+
+def _started(generator: Generator[str, str, None]) -> Generator[str, str, None]:
+    next(generator)
+    return generator
 
 
 def _cut_short(finish_reason: str | None) -> bool:
