@@ -25,9 +25,9 @@ from rxllm.providers.openai import OpenAIChat
 
 REQUEST = CompletionRequest([Message.user("Flood me")])
 DELTAS = 20_000  # 40 MiB of text
-PIECE_EVENTS = (
-    64 * 1024 // 2048 + 16
-)  # what one read of aiohttp's 64 KiB buffer can hold, and a write's worth
+# What one read can hand over after the consumer is full: aiohttp's buffer up to its high-water mark
+# (twice the 64 KiB read_bufsize) plus one socket read of asyncio's (256 KiB), and one write's worth.
+PIECE_EVENTS = (2 * 64 + 256) * 1024 // 2048 + 16
 
 
 def counted(observable: Observable[Any], count: list[int]) -> Observable[Any]:
