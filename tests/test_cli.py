@@ -178,9 +178,17 @@ def test_no_command_prints_help_and_status_2() -> None:
     assert err.getvalue().startswith("usage: rxllm [-h] [--version] COMMAND ...")
 
 
+def _default_sigint() -> None:
+    # A suite run as a background job inherits SIGINT ignored, and so would the child: Python then
+    # installs no KeyboardInterrupt handler. The child gets the default, as a terminal gives it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def chat_process(base_url: str, **options: object) -> subprocess.Popen[str]:
     command = [PYTHON, "-m", "rxllm", "chat", "Count.", "--model", "m1", "--base-url", base_url]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=ENV, **options)  # type: ignore[call-overload, no-any-return]
+    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        command, stdout=subprocess.PIPE, text=True, env=ENV, preexec_fn=_default_sigint, **options
+    )
 
 
 def test_ctrl_c_closes_the_connection_and_exits_130_without_a_traceback() -> None:
