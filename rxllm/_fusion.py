@@ -91,11 +91,13 @@ class Link(abc.ObserverBase[_T_in], abc.DisposableBase, Generic[_T_in, _T_out]):
         is disposed.
         """
         upstream = subscribe_fused(source, self, scheduler)
-        if self.stopped or self._upstream is not None:
-            upstream.dispose()
+        if self._upstream is not None:
+            upstream.dispose()  # a later subscription, made while this one was being made, won
             return
         self._upstream = upstream
-        if self.stopped:  # disposed from another thread meanwhile
+        # Stopped before or while the subscription was kept (a terminal delivered while
+        # subscribing, or a dispose from another thread): it is disposed now, once.
+        if self.stopped:
             self.detach()
 
     def on_next(self, value: _T_in) -> None:

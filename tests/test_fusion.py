@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
+import pytest
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
 from reactivex.notification import OnCompleted, OnNext
 from reactivex.observer import AutoDetachObserver
+from reactivex.testing import TestScheduler
 from reactivex.testing.marbles import marbles_testing
 
-from rxllm._fusion import Fused, Link, Stage
-from rxllm.events import Final, TextDelta, ToolCall, ToolCallDelta
-from rxllm.operators import accumulate_tool_calls, dedupe_final, parse_chunk
+from rxllm._fusion import Fused, Link, Stage, subscribe_fused
+from rxllm.control import PauseControl
+from rxllm.errors import TransportError
+from rxllm.events import Final, Retrying, TextDelta, ToolCall, ToolCallDelta
+from rxllm.operators import accumulate_tool_calls, dedupe_final, parse_chunk, pause_gate
 from rxllm.providers._openai_chat import OpenAIChatDialect
+from rxllm.retry import Backoff, RetryPolicy, retry_turn
 from rxllm.sse import SseEvent
+from rxllm.timeouts import progress_timeout, total_timeout
 
 
 class Source(Fused[int]):
@@ -158,3 +166,184 @@ def test_the_turn_operators_fused_over_a_marble_source() -> None:
     assert (tool_call.call_id, tool_call.name, tool_call.arguments) == ("call_1", "add", {})
     assert tool_call.internal_call_id == delta.internal_call_id
     assert isinstance(final, Final) and final.finish_reason == "tool_calls"
+
+
+# -- Rx's rules, observed with a raw observer ---------------------------------------------------------
+#
+# ``Observable.subscribe`` wraps the observer in an ``AutoDetachObserver``, which itself drops what
+# follows a terminal: a test through it cannot see a stage break the rule. These subscribe each stage
+# with ``subscribe_fused`` and a recorder that takes every call, however many arrive.
+
+
+class Raw(abc.ObserverBase[Any]):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def on_next(self, value: Any) -> None:
+        self.calls.append(("next", value))
+
+    def on_error(self, error: Exception) -> None:
+        self.calls.append(("error", type(error)))
+
+    def on_completed(self) -> None:
+        self.calls.append(("completed", None))
+
+    @property
+    def terminals(self) -> list[str]:
+        return [kind for kind, _ in self.calls if kind != "next"]
+
+
+class HandSource(Fused[Any]):
+    """A fused source driven by hand; ``gate`` (when given) holds its subscribe until set."""
+
+    def __init__(self, gate: threading.Event | None = None, entered: threading.Event | None = None) -> None:
+        self.observers: list[abc.ObserverBase[Any]] = []
+        self.disposed = 0
+        self.gate = gate
+        self.entered = entered
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        self.observers.append(observer)
+        if self.entered is not None:
+            self.entered.set()
+        if self.gate is not None:
+            assert self.gate.wait(10)
+
+        def dispose() -> None:
+            self.disposed += 1
+
+        return Disposable(dispose)
+
+
+CHUNK = SseEvent(data='{"choices":[{"index":0,"delta":{"content":"a"}}]}')
+TEXT = TextDelta(text="a")
+
+STAGES: dict[str, tuple[Callable[[Observable[Any]], Observable[Any]], Any]] = {
+    "link": (lambda source: Stage(source, relay), 1),
+    "parse_chunk": (parse_chunk(OpenAIChatDialect()), CHUNK),
+    "accumulate_tool_calls": (accumulate_tool_calls(), TEXT),
+    "dedupe_final": (dedupe_final(), TEXT),
+    "progress_timeout": (progress_timeout(50, 50), TEXT),
+    "total_timeout": (total_timeout(50), TEXT),
+    "retry_turn": (retry_turn(RetryPolicy(max_retries=0)), TEXT),
+    "pause_gate": (pause_gate(PauseControl()), TEXT),
+}
+
+
+def subscribed(name: str, source: HandSource) -> tuple[Raw, abc.DisposableBase]:
+    operator, _item = STAGES[name]
+    raw = Raw()
+    subscription = subscribe_fused(operator(source), raw, TestScheduler())
+    return raw, subscription
+
+
+@pytest.mark.parametrize("name", STAGES)
+@pytest.mark.parametrize("terminal", ["error", "completed"])
+def test_a_stage_delivers_one_terminal_nothing_after_it_and_disposes_its_source(
+    name: str, terminal: str
+) -> None:
+    source = HandSource()
+    raw, _subscription = subscribed(name, source)
+    (upstream,) = source.observers
+    item = STAGES[name][1]
+    upstream.on_next(item)
+    before = len(raw.calls)
+    if terminal == "error":
+        upstream.on_error(LookupError("gone"))
+    else:
+        upstream.on_completed()
+    assert len(raw.terminals) == 1
+    assert source.disposed == 1
+    after = len(raw.calls)
+    upstream.on_next(item)
+    upstream.on_error(RuntimeError("late"))
+    upstream.on_completed()
+    assert len(raw.calls) == after, f"{name} delivered after its terminal: {raw.calls[after:]}"
+    assert after > before
+    assert source.disposed == 1
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_a_disposed_stage_disposes_its_source_once_and_delivers_nothing_more(name: str) -> None:
+    source = HandSource()
+    raw, subscription = subscribed(name, source)
+    (upstream,) = source.observers
+    subscription.dispose()
+    subscription.dispose()
+    assert source.disposed == 1
+    upstream.on_next(STAGES[name][1])
+    upstream.on_completed()
+    assert raw.calls == []
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_a_dispose_from_another_thread_while_the_source_is_subscribing_reaches_it(name: str) -> None:
+    gate, entered = threading.Event(), threading.Event()
+    source = HandSource(gate, entered)
+    operator, _item = STAGES[name]
+    raw = Raw()
+    made: list[abc.DisposableBase] = []
+    subscribing = threading.Thread(
+        target=lambda: made.append(subscribe_fused(operator(source), raw, TestScheduler()))
+    )
+    subscribing.start()
+    assert entered.wait(10)
+    # The stage's own disposable is the link the source was given (outermost first for a chain).
+    link = source.observers[0]
+    while isinstance(link, Link) and isinstance(link.observer, Link):
+        link = link.observer
+    assert isinstance(link, abc.DisposableBase)
+    link.dispose()  # from this thread, while the other is inside the source's subscribe
+    assert source.disposed == 0
+    gate.set()
+    subscribing.join(10)
+    assert source.disposed == 1
+    assert raw.calls == []
+
+
+def test_a_retry_disposed_from_another_thread_while_it_resubscribes_disposes_the_new_attempt() -> None:
+    scheduler = TestScheduler()
+    gate, entered = threading.Event(), threading.Event()
+    attempts: list[HandSource] = []
+
+    class Attempts(Fused[Any]):
+        def _subscribe_core(
+            self, observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            source = HandSource(gate, entered) if attempts else HandSource()
+            attempts.append(source)
+            return source._subscribe_core(observer, scheduler_)
+
+    raw = Raw()
+    policy = RetryPolicy(max_retries=1, backoff=Backoff(initial=1, jitter=0))
+    subscription = subscribe_fused(Attempts().pipe(retry_turn(policy, scheduler=scheduler)), raw, scheduler)
+    attempts[0].observers[0].on_error(TransportError("refused"))
+    retrying = threading.Thread(target=scheduler.start)  # the wait ends; the retry subscribes again
+    retrying.start()
+    assert entered.wait(10)
+    subscription.dispose()  # while the second attempt is being subscribed, on the other thread
+    gate.set()
+    retrying.join(10)
+    assert (attempts[0].disposed, attempts[1].disposed) == (1, 1)
+    attempts[1].observers[0].on_next(TEXT)
+    attempts[1].observers[0].on_completed()
+    # Nothing from the disposed attempt; at most the announcement of the retry before it.
+    assert all(kind == "next" and type(value) is Retrying for kind, value in raw.calls)
+
+
+def test_an_error_out_of_a_stopped_observers_on_error_is_raised_not_swallowed() -> None:
+    class NoOnError(Raw):
+        def on_error(self, error: Exception) -> None:
+            raise error  # what a subscriber without on_error does, through Rx
+
+    class Failing(Fused[Any]):
+        def _subscribe_core(
+            self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            observer.on_error(LookupError("no such stream"))
+            return Disposable()
+
+    with pytest.raises(LookupError, match="no such stream"):
+        subscribe_fused(Stage(Stage(Failing(), relay), relay), NoOnError(), None)
