@@ -448,3 +448,61 @@ async def test_sync_tools_that_time_out_leave_the_default_executor_free(gated: A
     results = [item for item in result.items if isinstance(item, rxllm.ToolResult)]
     assert len(results) == 40 and all(r.is_error and "timed out" in r.content for r in results)
     assert result.items[-1].text == "done"
+
+
+async def test_pausing_from_another_thread_during_a_real_stream_loses_duplicates_and_reorders_nothing(
+    gated: Any,
+) -> None:
+    words = [f"{n} " for n in range(3000)]
+    server = await gated(replies=[text_turn(*words)])
+    server.release.set()
+    control = PauseControl()
+    recorder = Recorder()
+    stop = threading.Event()
+    flips = [0]
+
+    def toggle() -> None:
+        while not stop.is_set():
+            control.pause()
+            control.resume()
+            flips[0] += 1
+
+    toggler = threading.Thread(target=toggle)
+    async with OpenAIChat("gpt-4o-mini", base_url=server.base_url) as provider:
+        provider.stream(REQUEST, pause=control).subscribe(recorder)
+        toggler.start()
+        try:
+            await recorder.wait(60)
+        finally:
+            stop.set()
+            toggler.join(10)
+    assert flips[0] > 0
+    assert (recorder.errors, recorder.completions) == ([], 1)
+    texts = [item.text for item in recorder.items if isinstance(item, TextDelta)]
+    assert texts == words
+    assert type(recorder.items[-1]).__name__ == "Final"
+    assert recorder.threads == {threading.get_ident()}  # every event on the stream's loop
+
+
+async def test_an_observer_raising_on_a_held_event_released_by_resume_ends_the_stream_loud(
+    gated: Any,
+) -> None:
+    server = await gated(hold_after_first=True, replies=[text_turn(*WORDS)[1:]])
+    control = PauseControl(paused=True)
+    boom = ValueError("view gone")
+
+    class Raising(Recorder):
+        def on_next(self, value: Any) -> None:
+            raise boom
+
+    recorder = Raising()
+    async with OpenAIChat("gpt-4o-mini", base_url=server.base_url) as provider:
+        provider.stream(REQUEST, pause=control).subscribe(recorder)
+        server.release.set()
+        await asyncio.to_thread(server.first_sent.wait, 5)
+        await asyncio.to_thread(control.resume)  # from another thread: resume itself never raises
+        await recorder.wait(5)
+        await asyncio.wait_for(server.left.wait(), 5)  # the connection was closed
+    (error,) = recorder.errors
+    assert type(error) is CallbackError and error.__cause__ is boom
+    assert recorder.completions == 0

@@ -312,3 +312,46 @@ def test_a_stream_reset_is_held_in_order_like_any_event() -> None:
         on_next(260, f),
         on_completed(260),
     ]
+
+
+async def test_on_a_loop_held_events_are_released_on_the_loop_and_a_raising_observer_ends_it_loud() -> None:
+    import asyncio
+
+    from rxllm.errors import CallbackError
+
+    loop_thread = threading.get_ident()
+    control = PauseControl(paused=True)
+    subject: Subject[AssistantEvent] = Subject()
+    calls: list[tuple[str, object, int]] = []
+    ended = asyncio.Event()
+    boom = ValueError("view gone")
+    disposed: list[bool] = []
+
+    class Raising(abc.ObserverBase[AssistantEvent]):
+        def on_next(self, value: AssistantEvent) -> None:
+            calls.append(("next", value, threading.get_ident()))
+            if value == b:
+                raise boom
+
+        def on_error(self, error: Exception) -> None:
+            calls.append(("error", error, threading.get_ident()))
+            ended.set()
+
+        def on_completed(self) -> None:
+            calls.append(("completed", None, threading.get_ident()))
+            ended.set()
+
+    source = subject.pipe(ops.finally_action(lambda: disposed.append(True)))
+    source.pipe(pause_gate(control)).subscribe(Raising())
+    subject.on_next(a)
+    subject.on_next(b)
+    subject.on_next(c)
+    assert calls == []
+    await asyncio.to_thread(control.resume)
+    await asyncio.wait_for(ended.wait(), 5)
+    assert [(kind, value) for kind, value, _ in calls[:2]] == [("next", a), ("next", b)]
+    kind, error, _ = calls[2]
+    assert kind == "error" and type(error) is CallbackError and error.__cause__ is boom
+    assert len(calls) == 3
+    assert {thread for _, _, thread in calls} == {loop_thread}
+    assert disposed == [True]  # the source was unsubscribed
