@@ -4,7 +4,9 @@
 * the agent (``ScriptedModel``, the real SSE decoding pipe) over a tool turn then a text
   turn of 50k and 200k deltas;
 * tool arguments of 1 MB from 10k fragments against 250 KB from 2.5k fragments, through
-  the Chat decoding pipe (``SseDecoder``, ``parse_chunk``, ``accumulate_tool_calls``).
+  the Chat decoding pipe (``SseDecoder``, ``parse_chunk``, ``accumulate_tool_calls``);
+* an agent whose hook watches ``on_text_delta`` (its ``aggregated``, the text so far, is
+  handed over with every delta) over 5k and 20k deltas of about 100 characters.
 
 Each size runs 3 times (the best is kept: this is about growth, not noise); the ratio
 of the larger size's time to the smaller's should be near 4. Prints one JSON line, and
@@ -76,6 +78,29 @@ def _agent(deltas: int) -> float:
     return _best(action)
 
 
+class _Watching(rxllm.Hook):
+    """Reads ``aggregated`` on every delta, as a live word count would."""
+
+    def __init__(self) -> None:
+        self.length = 0
+
+    async def on_text_delta(self, delta: str, aggregated: str) -> None:
+        self.length = len(aggregated)
+
+
+def _hook_aggregated(deltas: int) -> float:
+    text = [_PIECES[i % 10] * 16 for i in range(deltas)]
+    expected = sum(len(piece) for piece in text)
+
+    def action() -> None:
+        hook = _Watching()
+        model = ScriptedModel([[TextDelta(text=piece) for piece in text]])
+        events = rxllm.run(Agent(model).stream_prompt("go", hook=hook))
+        assert isinstance(events[-1], FinalResponse) and hook.length == expected
+
+    return _best(action)
+
+
 def _chat_tool_call(fragments: int, size: int) -> list[bytes]:
     notes = ("x" * 7 + "é") * (size // 8)
     arguments = msgspec.json.encode({"notes": notes}).decode()
@@ -126,6 +151,9 @@ def run(smoke: bool) -> dict[str, Any]:
     ):
         a, b = measure(sizes[0]), measure(sizes[1])
         out[name] = {"sizes": list(sizes), "seconds": [a, b], "ratio": b / a}
+    hooked = (500, 2000) if smoke else (5_000, 20_000)
+    a, b = _hook_aggregated(hooked[0]), _hook_aggregated(hooked[1])
+    out["hook_aggregated"] = {"sizes": list(hooked), "seconds": [a, b], "ratio": b / a}
     a = _arguments(frag_small, size_small)
     b = _arguments(frag_large, size_large)
     out["tool_arguments"] = {

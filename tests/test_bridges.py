@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
 import reactivex
@@ -22,7 +23,7 @@ from rxllm import (
     ToolResult,
     Usage,
 )
-from rxllm.testing import Call, Reply, ScriptedModel, ScriptedServer, Turn
+from rxllm.testing import Call, Reply, ScriptedModel, ScriptedServer, Turn, sse_bytes
 
 REQUEST = CompletionRequest([Message.user("Hi")])
 FINAL = Final(usage=Usage(input_tokens=10, output_tokens=5, total_tokens=15), finish_reason="stop")
@@ -192,3 +193,60 @@ def test_a_plain_script_using_a_providers_own_session_exits_cleanly() -> None:
             timeout=60,
         )
     assert (done.returncode, done.stdout, done.stderr) == (0, "Hello\nagain\n", "")
+
+
+# -- iterate: a plain script's for loop ---------------------------------------------------------------
+
+
+def test_iterate_yields_each_event_while_the_stream_is_still_running() -> None:
+    # The server sends the rest only once the script has the first event in hand: if iterate
+    # handed events over at the end, the script would never get it, and the stream would stall.
+    first_taken = threading.Event()
+    pieces = sse_bytes(Turn(text=["one ", "two"]))
+
+    def gated() -> Iterator[bytes]:
+        yield from pieces[:2]  # the role chunk and "one "
+        assert first_taken.wait(10), "the script never got the first event while the stream ran"
+        yield from pieces[2:]
+
+    with ScriptedServer([Reply(cast(list[bytes], gated()))]) as server:
+        seen: list[Any] = []
+        for event in rxllm.iterate(server.provider().stream(REQUEST)):
+            seen.append(event)
+            if event == TextDelta(text="one "):
+                first_taken.set()
+    assert [type(event) for event in seen] == [TextDelta, TextDelta, Final]
+
+
+def test_iterate_raises_the_streams_error_after_the_events_before_it() -> None:
+    broken = Reply([b'data: {"choices":[{"index":0,"delta":{"content":"partial"}}]}\n\n'])
+    with ScriptedServer([broken]) as server:
+        seen: list[Any] = []
+        with pytest.raises(rxllm.StreamTruncatedError):
+            for event in rxllm.iterate(server.provider(max_retries=0).stream(REQUEST)):
+                seen.append(event)
+    assert seen == [TextDelta(text="partial")]
+
+
+def test_leaving_iterate_early_closes_the_connection_and_ends_its_thread() -> None:
+    slow = Reply(Turn(text=["tick "] * 500), delay=0.01)
+    before = {thread.ident for thread in threading.enumerate()}
+    with ScriptedServer([slow]) as server:
+        for count, event in enumerate(rxllm.iterate(server.provider().stream(REQUEST)), 1):
+            assert event == TextDelta(text="tick ")
+            if count == 3:
+                break
+        assert server.disconnected.wait(5)
+    assert not [t for t in threading.enumerate() if t.ident not in before and t.name == "rxllm-iterate"]
+
+
+def test_iterate_without_a_loop_needs_none() -> None:
+    assert list(rxllm.iterate(reactivex.of(1, 2, 3))) == [1, 2, 3]
+
+
+def test_run_shows_the_streams_error_alone_in_its_traceback() -> None:
+    boom = ProviderError("no", status=400)
+    with pytest.raises(ProviderError) as caught:
+        rxllm.run(reactivex.throw(boom))
+    assert caught.value is boom
+    assert caught.value.__context__ is None, "no 'During handling of the above exception' before it"
