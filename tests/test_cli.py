@@ -157,7 +157,8 @@ def test_chat_reports_the_providers_own_error() -> None:
         argv = ["chat", "Hi", "--model", "m9", "--base-url", server.base_url]
         assert main(argv, out=io.StringIO(), err=err) == 1
     assert err.getvalue() == (
-        "rxllm: ProviderError: HTTP 404: The model `m9` does not exist (type=invalid_request_error)\n"
+        "rxllm: NotFoundError: HTTP 404: The model `m9` does not exist (type=invalid_request_error)"
+        f" [POST {server.base_url}/chat/completions]\n"
     )
 
 
@@ -313,7 +314,8 @@ def test_chat_midstream_retries_resends_a_broken_turn() -> None:
         assert main(argv, out=out, err=err) == 0
     assert out.getvalue() == (
         "Hello\n[retrying: stream ended without its end marker; what follows replaces the above]\n"
-        "Hello, Ada.\n\n[usage] 1 turn · input 10 · output 5 · total 15 tokens (reasoning 0, cached 0)\n"
+        "Hello, Ada.\n\n[usage] 1 turn · input 10 · output 5 · total 15 tokens (reasoning 0, cached 0)"
+        " · incomplete: a request reported no usage\n"  # the cut attempt never sent its usage chunk
     )
     assert len(server.requests) == 2
 

@@ -143,7 +143,8 @@ async def test_a_stream_reset_replaces_the_turns_output_with_a_note(published: l
         '[tool call] clock {"tz":"UTC"} → 12:00 in UTC\n'
         "[retrying: connection lost mid-stream]\n"
         "It is noon.\n"
-        "[2 turns · input 10 · output 5 · total 15 tokens]"
+        # The scripted second turn is events with no usage: unknown, and the status says so.
+        "[2 turns · input 10 · output 5 · total 15 tokens (incomplete: a request reported no usage)]"
     )
     assert (
         '<div style="opacity: 0.6; color: #a60">↻ retrying: connection lost mid-stream</div>'

@@ -49,12 +49,13 @@ def error_of(record: Recorded[Any]) -> Exception:
 
 
 a, b = TextDelta(text="Hel"), TextDelta(text="lo")
-f = Final(usage=Usage(input_tokens=3, output_tokens=2, total_tokens=5), finish_reason="stop")
+F_USAGE = Usage(input_tokens=3, output_tokens=2, total_tokens=5)
+f = Final(usage=F_USAGE, finish_reason="stop")
 call = ToolCall(id="c1", call_id="c1", internal_call_id="rx_1", name="clock", arguments={})
 t = Final(usage=Usage(input_tokens=4, output_tokens=1, total_tokens=5), finish_reason="tool_calls")
 hello = FinalResponse(
     text="Hello",
-    usage=f.usage,
+    usage=F_USAGE,
     history=(Message.user("hi"), Message.assistant("Hello")),
     turns=1,
 )
@@ -72,7 +73,7 @@ def test_a_text_run_ends_with_one_final_response() -> None:
 def test_prompts_are_answered_in_turn_carrying_history() -> None:
     second = FinalResponse(
         text="Hello",
-        usage=f.usage,
+        usage=F_USAGE,
         history=(*hello.history, Message.user("again"), Message.assistant("Hello")),
         turns=1,
     )
@@ -138,9 +139,10 @@ def test_the_last_allowed_turn_calling_tools_is_max_turns_error() -> None:
 @pytest.mark.parametrize("reason", ["length", "max_tokens", "incomplete:max_output_tokens"])
 def test_a_turn_cut_by_its_output_limit_ends_the_run_without_its_tools(reason: str) -> None:
     # Chat Completions, Anthropic and the Responses dialect each say it in their own words.
-    cut = Final(usage=Usage(input_tokens=4, output_tokens=1, total_tokens=5), finish_reason=reason)
+    cut_usage = Usage(input_tokens=4, output_tokens=1, total_tokens=5)
+    cut = Final(usage=cut_usage, finish_reason=reason)
     cut_response = FinalResponse(
-        text="", usage=cut.usage, history=(Message.user("hi"), Message(role="assistant")), turns=1
+        text="", usage=cut_usage, history=(Message.user("hi"), Message(role="assistant")), turns=1
     )
     local: dict[str | float, object] = {**values, "x": cut, "R": cut_response}
     with marbles_testing() as (start, cold, _hot, exp):
@@ -170,7 +172,7 @@ def test_dispose_unsubscribes_the_turn_stream() -> None:
 def test_resubscribing_runs_again_from_the_start() -> None:
     # Each subscription starts from the operator's own history, not from the last run's.
     turn = FinalResponse(
-        text="", usage=f.usage, history=(Message.user("hi"), Message(role="assistant")), turns=1
+        text="", usage=F_USAGE, history=(Message.user("hi"), Message(role="assistant")), turns=1
     )
     with marbles_testing() as (start, cold, _hot, exp):
         model = FakeModel([lambda: cold("-f-|", values, None)] * 2)

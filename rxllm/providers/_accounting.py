@@ -1,0 +1,211 @@
+"""A turn's accounting: what its attempts reported, charged to its ``Final`` and to the error that ends it.
+
+::
+
+    accounted(build) ─► per subscription: ledger = _Ledger(); build(ledger), which is
+        attempt ─► recorded(ledger) ─► dedupe_final() ─► retry_turn(...) ─► total_timeout(...)
+
+``recorded(ledger)`` sits in each attempt, where the attempt's events are known
+(after ``accumulate_tool_calls``, before ``dedupe_final`` holds the ``Final``
+pieces): it keeps the attempt's events in a list, one ``append`` each, and
+reads them only when the attempt fails. Then the error gets the usage the
+attempt reported (its ``Final`` pieces, and the usage a failed response's
+``ProviderError`` carries), and a ``StreamTruncatedError`` its ``partial``: the
+events folded into a ``CompletionResponse``.
+
+``accounted`` is the turn, outside its retries and time limit: it sees the
+``StreamReset`` that discards an attempt (whose reported usage it sets aside)
+and the ``Retrying`` that retries one before its first event (not counted: the
+server refused the request, as without resends). To the turn's ``Final`` it
+adds the discarded attempts' usage (``usage_complete`` false when one of them
+reported none); to the error that ends the turn it gives the turn's usage so
+far and the request's method and URL. Nothing else is done per event: two
+identity tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import cast
+
+import msgspec
+from reactivex import Observable, abc
+
+from rxllm._fusion import Fused, Link, Stage
+from rxllm._http import METHOD, name_request
+from rxllm.errors import RxLLMError, StreamTruncatedError
+from rxllm.events import AssistantEvent, Final, Retrying, StreamReset, Usage
+from rxllm.response import ResponseBuilder
+from rxllm.typing import EventOperator
+
+__all__ = ["Ledger", "accounted", "recorded"]
+
+
+class Ledger:
+    """One turn subscription's accounts: the current attempt's events, the discarded attempts' usage."""
+
+    __slots__ = ("attempt_usage", "counted", "discarded", "ended", "events", "unreported")
+
+    def __init__(self) -> None:
+        self.events: list[AssistantEvent] = []  # the current attempt's
+        self.ended = False  # the current attempt failed (``attempt_usage`` is its usage)
+        self.counted = True  # the current attempt counts (it was not retried before its first event)
+        self.attempt_usage: Usage | None = None
+        self.discarded: Usage | None = None  # summed over the attempts a StreamReset discarded
+        self.unreported = False  # one of those reported no usage
+
+    def start_attempt(self) -> list[AssistantEvent]:
+        self.events = []
+        self.ended = False
+        self.counted = True
+        self.attempt_usage = None
+        return self.events
+
+    def failed(self, error: Exception) -> None:
+        """The current attempt ended with ``error``: give it the attempt's usage and, if cut, its partial."""
+        self.ended = True
+        reported = _reported(self.events)
+        if not isinstance(error, RxLLMError):
+            self.attempt_usage = reported
+            return
+        # The error's own usage (a failed response's) is that response's last report.
+        error.usage = self.attempt_usage = Usage.merged(reported, error.usage)
+        if isinstance(error, StreamTruncatedError) and error.partial is None:
+            builder = ResponseBuilder()
+            for event in self.events:
+                builder.feed(event)
+            error.partial = builder.build()
+
+    def discard(self) -> None:
+        """A ``StreamReset``: the attempt that just failed is discarded; its usage is set aside."""
+        usage = self.attempt_usage if self.ended else _reported(self.events)
+        if usage is None:
+            self.unreported = True
+        else:
+            self.discarded = usage if self.discarded is None else self.discarded + usage
+        self.counted = False
+
+    def so_far(self) -> Usage | None:
+        """What the turn reported until now: the discarded attempts' and the current one's (if it counts)."""
+        current: Usage | None = None
+        if self.counted:
+            current = self.attempt_usage if self.ended else _reported(self.events)
+        return Usage.summed((self.discarded, current))
+
+    def charge(self, final: Final) -> Final:
+        """The turn's ``Final`` with the discarded attempts' usage added."""
+        return msgspec.structs.replace(
+            final,
+            usage=Usage.summed((self.discarded, final.usage)),
+            usage_complete=final.usage_complete and final.usage is not None and not self.unreported,
+        )
+
+
+def _reported(events: list[AssistantEvent]) -> Usage | None:
+    usage: Usage | None = None
+    for event in events:
+        if type(event) is Final:
+            usage = Usage.merged(usage, event.usage)
+    return usage
+
+
+def recorded(ledger: Ledger) -> EventOperator:
+    """Keep each attempt's events in ``ledger``; a failing attempt's error gets its usage and partial.
+
+    .. marble::
+        :alt: recorded
+
+        -a-f-#              # = StreamTruncatedError
+        [ recorded(ledger) ]
+        -a-f-#              the same, and # has usage = f.usage, partial = (a, f) folded
+    """
+
+    def link(observer: abc.ObserverBase[AssistantEvent], _scheduler: abc.SchedulerBase | None) -> _Recorded:
+        return _Recorded(observer, ledger)
+
+    def _recorded(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
+        return Stage(source, link)
+
+    return _recorded
+
+
+class _Recorded(Link[AssistantEvent, AssistantEvent]):
+    """One attempt: its events, appended to the ledger's list as they pass."""
+
+    __slots__ = ("events", "ledger")
+
+    def __init__(self, observer: abc.ObserverBase[AssistantEvent], ledger: Ledger) -> None:
+        super().__init__(observer)
+        self.ledger = ledger
+        self.events = ledger.start_attempt()
+
+    def on_next(self, event: AssistantEvent) -> None:
+        if not self.stopped:
+            self.events.append(event)
+            self.observer.on_next(event)
+
+    def on_error(self, error: Exception) -> None:
+        if not self.stopped:
+            self.ledger.failed(error)
+            super().on_error(error)
+
+
+def accounted(
+    build: Callable[[Ledger], Observable[AssistantEvent]], *, url: str | None = None
+) -> Observable[AssistantEvent]:
+    """A turn whose each subscription gets a fresh ``Ledger``, given to ``build`` to make the turn's pipe.
+
+    The turn's ``Final`` is charged the usage of the attempts a ``StreamReset``
+    discarded; an error that ends the turn gets ``usage`` (the turn's so far,
+    ``None`` when nothing was reported) and, with ``url`` (already safe to
+    show), the request's method and URL (``rxllm._http.name_request``).
+    """
+    return _Accounted(build, url)
+
+
+class _Accounted(Fused[AssistantEvent]):
+    def __init__(self, build: Callable[[Ledger], Observable[AssistantEvent]], url: str | None) -> None:
+        self._build = build
+        self._url = url
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[AssistantEvent], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        ledger = Ledger()
+        link = _Turn(observer, ledger, self._url)
+        link.subscribe_to(self._build(ledger), scheduler)
+        return link
+
+
+class _Turn(Link[AssistantEvent, AssistantEvent]):
+    """One turn subscription: resets and retries move the accounts; the Final and the error are charged."""
+
+    __slots__ = ("ledger", "url")
+
+    def __init__(self, observer: abc.ObserverBase[AssistantEvent], ledger: Ledger, url: str | None) -> None:
+        super().__init__(observer)
+        self.ledger = ledger
+        self.url = url
+
+    def on_next(self, event: AssistantEvent) -> None:
+        if self.stopped:
+            return
+        kind = type(event)
+        if kind is Final:
+            ledger = self.ledger
+            if ledger.discarded is not None or ledger.unreported:
+                event = ledger.charge(cast(Final, event))
+        elif kind is StreamReset:
+            self.ledger.discard()
+        elif kind is Retrying:
+            self.ledger.counted = False  # retried before its first event: not counted
+        self.observer.on_next(event)
+
+    def on_error(self, error: Exception) -> None:
+        if self.stopped:
+            return
+        if isinstance(error, RxLLMError):
+            error.usage = self.ledger.so_far()
+            if self.url is not None:
+                name_request(error, METHOD, self.url)
+        super().on_error(error)
