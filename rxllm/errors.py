@@ -353,9 +353,9 @@ class NotEventStreamError(SseError):
         self.first_bytes = first_bytes[: self.MAX_SHOWN]
         self.method = method
         self.url = url
-        shown = self.first_bytes + (b"..." if len(first_bytes) > self.MAX_SHOWN else b"")
+        cut = "..." if len(first_bytes) > self.MAX_SHOWN else ""
         text = f"expected an event stream (text/event-stream), got {content_type or 'no content type'}"
-        text += f": {shown!r}" if first_bytes else " with an empty body"
+        text += f": {self.first_bytes!r}{cut}" if first_bytes else " with an empty body"
         if url:
             text += f" [{method or 'POST'} {url}]"
         super().__init__(text)

@@ -639,3 +639,23 @@ async def test_the_agent_sees_every_attempts_usage(fault_server: StartFaultServe
 def test_errors_are_rxllm_errors() -> None:
     for _step, _reason, error_type, _options in FAULTS.values():
         assert issubclass(error_type, RxLLMError)
+
+
+async def test_the_backoff_grows_across_retries_and_resends_of_one_turn(
+    fault_server: StartFaultServer,
+) -> None:
+    # A 503, a drop after content, a 503 again: failures 1, 2 and 3 of the turn wait 0.01, 0.02, 0.04 s,
+    # one count for every kind (the resend's wait is the second).
+    busy = Step(status=503, body=b"busy")
+    server = await fault_server(busy, Step(pieces=PARTIAL, ending="drop"), busy, Step(pieces=GOOD))
+    backoff = Backoff(initial=0.01, maximum=1.0, jitter=0)
+    async with OpenAIChat(MODEL, base_url=server.base_url, backoff=backoff, midstream_retries=1) as model:
+        result = await collect_events(model.stream(HELLO))
+    assert result.events == [
+        Retrying(attempt=2, delay=0.01, reason="HTTP 503", status=503),
+        TextDelta(text="Hel"),
+        StreamReset(attempt=3, reason="connection lost mid-stream"),
+        Retrying(attempt=4, delay=0.04, reason="HTTP 503", status=503),
+        *GOOD_EVENTS,
+    ]
+    assert server.request_count == 4

@@ -21,7 +21,16 @@ from reactivex.testing.recorded import Recorded
 
 from rxllm.control import PauseControl
 from rxllm.errors import MaxTurnsError, ProviderError
-from rxllm.events import AssistantEvent, Final, FinalResponse, StreamReset, TextDelta, ToolCall, Usage
+from rxllm.events import (
+    AssistantEvent,
+    Final,
+    FinalResponse,
+    Retrying,
+    StreamReset,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
 from rxllm.messages import Message, ToolCallPart
 from rxllm.operators import agent
 from rxllm.request import CompletionRequest
@@ -198,3 +207,46 @@ def test_a_stream_reset_discards_the_turn_so_far() -> None:
         result = start(cold("p|", {"p": "hi"}, None).pipe(agent(model, max_turns=1)))
         assert result == exp("-c-R-a-b-f-(F,|)", local, None)
     assert len(model.requests) == 1
+
+
+def test_retrying_passes_through_and_the_run_is_as_without_it() -> None:
+    w = Retrying(attempt=2, delay=0.5, reason="HTTP 503", status=503)
+    local: dict[str | float, object] = {**values, "w": w}
+    with marbles_testing() as (start, cold, _hot, exp):
+        model = FakeModel([lambda: cold("-w-a-b-f-|", local, None)])
+        result = start(cold("p|", {"p": "hi"}, None).pipe(agent(model)))
+        assert result == exp("-w-a-b-f-(F,|)", local, None)
+
+
+def test_a_turn_without_usage_makes_the_final_response_incomplete() -> None:
+    silent = Final(finish_reason="stop", usage_complete=False)
+    unknown = FinalResponse(
+        text="Hello",
+        usage=Usage(),
+        history=(Message.user("hi"), Message.assistant("Hello")),
+        turns=1,
+        usage_complete=False,
+    )
+    local: dict[str | float, object] = {**values, "n": silent, "U": unknown}
+    with marbles_testing() as (start, cold, _hot, exp):
+        model = FakeModel([lambda: cold("-a-b-n-|", local, None)])
+        assert start(cold("p|", {"p": "hi"}, None).pipe(agent(model))) == exp("-a-b-n-(U,|)", local, None)
+
+
+def test_max_turns_error_carries_the_usage_of_its_turns() -> None:
+    with marbles_testing() as (start, cold, _hot, exp):
+        model = FakeModel([lambda: cold("-c-t-|", values, None)])
+        records = start(cold("p|", {"p": "hi"}, None).pipe(agent(model, max_turns=1)))
+    error = error_of(records[-1])
+    assert isinstance(error, MaxTurnsError) and error.usage == t.usage
+
+
+def test_the_error_of_a_first_turn_keeps_the_usage_its_stream_gave_it() -> None:
+    usage = Usage(input_tokens=9, total_tokens=9)
+    error = ProviderError("overloaded", type="overloaded_error", usage=usage)
+    unknown = ProviderError("overloaded", type="overloaded_error")
+    for failure in (error, unknown):
+        with marbles_testing() as (start, cold, _hot, _exp):
+            model = FakeModel([lambda: cold("-a-#", values, failure)])  # noqa: B023 - called at once
+            start(cold("p|", {"p": "hi"}, None).pipe(agent(model)))
+    assert (error.usage, unknown.usage) == (usage, None), "no earlier turn: nothing is added"

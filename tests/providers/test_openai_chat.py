@@ -21,7 +21,10 @@ from rxllm.errors import (
     EventTooLargeError,
     InsecureTransportError,
     InternalServerError,
+    NotEventStreamError,
     ProviderError,
+    RateLimitError,
+    SseError,
     StreamTruncatedError,
     TransportError,
 )
@@ -654,3 +657,90 @@ def test_repr_never_shows_the_key() -> None:
     provider = OpenAIChat(MODEL, api_key="sk-secret-123", base_url="https://api.openai.com/v1")
     assert "sk-secret" not in repr(provider)
     assert repr(provider) == f"OpenAIChat(model='{MODEL}', base_url='https://api.openai.com/v1')"
+
+
+# -- a 2xx reply that is not an event stream -------------------------------------------------------
+
+COMPLETION_JSON = (
+    b'{"id":"chatcmpl-1","object":"chat.completion","model":"m","choices":[{"index":0,'
+    b'"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}]}'
+)
+
+
+async def test_json_for_a_streamed_request_is_not_an_event_stream(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    # A compatible server that ignored "stream": true answers one JSON completion.
+    server = await sse_server(Reply(body=COMPLETION_JSON, headers={"content-type": "application/json"}))
+    result = await collect_events(chat(MODEL, base_url=server.base_url, midstream_retries=2).stream(HELLO))
+    assert result.events == []
+    error = result.error
+    assert type(error) is NotEventStreamError
+    assert isinstance(error, SseError)
+    assert (error.content_type, error.first_bytes) == ("application/json", COMPLETION_JSON)
+    url = f"{server.base_url}/chat/completions"
+    assert str(error) == (
+        f"expected an event stream (text/event-stream), got application/json: {COMPLETION_JSON!r}"
+        f" [POST {url}]"
+    )
+    assert len(server.requests) == 1, "neither retried nor resent: the server would answer the same"
+
+
+async def test_a_proxys_html_page_is_not_an_event_stream(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    page = b"<html><body>Please log in to the corporate proxy</body></html>"
+    server = await sse_server(Reply(body=page, headers={"content-type": "text/html; charset=utf-8"}))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
+    error = result.error
+    assert type(error) is NotEventStreamError
+    assert (error.content_type, error.first_bytes) == ("text/html; charset=utf-8", page)
+    assert str(error) == (
+        f"expected an event stream (text/event-stream), got text/html; charset=utf-8: {page!r}"
+        f" [POST {server.base_url}/chat/completions]"
+    )
+
+
+async def test_a_json_error_object_in_a_200_is_the_provider_error_of_its_class(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    body = b'{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}'
+    server = await sse_server(
+        Reply(body=body, headers={"content-type": "application/json", "x-request-id": "req_7"})
+    )
+    backoff = Backoff(initial=0.01, maximum=0.01, jitter=0)
+    result = await collect_events(chat(MODEL, base_url=server.base_url, backoff=backoff).stream(HELLO))
+    error = result.error
+    assert type(error) is RateLimitError
+    assert (error.status, error.message, error.type, error.code, error.request_id) == (
+        None,
+        "Rate limit reached",
+        "requests",
+        "rate_limit_exceeded",
+        "req_7",
+    )
+    reason = "rate_limit_exceeded in the stream"
+    assert result.events == [
+        Retrying(attempt=2, delay=0.01, reason=reason),
+        Retrying(attempt=3, delay=0.01, reason=reason),
+    ], "a transient error object is retried as one inside a stream is"
+    assert len(server.requests) == 3
+
+
+async def test_an_event_stream_with_a_charset_is_an_event_stream(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    server = await sse_server(
+        Reply(TEXT_STREAM, headers={"content-type": "text/event-stream; charset=utf-8"})
+    )
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert (result.events, result.completed) == (TEXT_EVENTS, True)
+
+
+async def test_an_empty_body_without_a_content_type_is_not_an_event_stream(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    server = await sse_server(Reply(body=b"", headers={}))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert type(result.error) is NotEventStreamError
+    assert str(result.error).startswith("expected an event stream (text/event-stream), got ")
