@@ -27,7 +27,7 @@ from rxllm.request import CompletionRequest
 from rxllm.response import CompletionResponse
 from rxllm.retry import Backoff, RetryPolicy, retry_turn
 from rxllm.testing import Turn, sse_bytes
-from rxllm.timeouts import Timeouts
+from rxllm.timeouts import Timeouts, total_timeout
 
 __all__ = ["fault_server"]
 
@@ -55,14 +55,14 @@ values: dict[str | float, object] = {"a": a, "u": u, "g": g}
 
 
 def turn(
-    *attempts: Observable[AssistantEvent], policy: RetryPolicy = RESENDING
+    *attempts: Observable[AssistantEvent], policy: RetryPolicy = RESENDING, total: float | None = None
 ) -> Observable[AssistantEvent]:
-    """A provider's turn over scripted attempts: recorded, deduplicated, retried, accounted."""
+    """A provider's turn over scripted attempts: recorded, deduplicated, retried, time-limited, accounted."""
 
     def build(ledger: Ledger) -> Observable[AssistantEvent]:
         made: Iterator[Observable[AssistantEvent]] = iter(attempts)
         source: Observable[AssistantEvent] = reactivex.defer(lambda _: next(made))
-        return source.pipe(recorded(ledger), dedupe_final(), retry_turn(policy))
+        return source.pipe(recorded(ledger), dedupe_final(), retry_turn(policy), total_timeout(total))
 
     return accounted(build, url="https://api.example/v1/messages")
 
@@ -107,6 +107,28 @@ def test_an_attempt_retried_before_its_first_event_is_not_counted() -> None:
     with marbles_testing() as (start, cold, _hot, exp):
         result = start(turn(cold("-u-#", values, busy()), cold("-a-g-|", values, None)))
         assert result == exp("---w--a---(g,|)", local, None)
+
+
+def test_a_time_limit_during_a_retrys_wait_counts_nothing_of_the_retried_attempt() -> None:
+    # 503 after a usage report at 3, the retry waits 2; the total limit of 4 ends the turn during the wait.
+    local: dict[str | float, object] = {
+        **values,
+        "w": Retrying(attempt=2, delay=2.0, reason="HTTP 503", status=503),
+    }
+    with marbles_testing() as (start, cold, _hot, exp):
+        result = start(turn(cold("-u-#", values, busy()), cold("-a-g-|", values, None), total=4))
+        assert result[:1] == exp("---w", local, None)
+    error = error_of(result)
+    assert isinstance(error, StreamTimeoutError) and error.which == "total"
+    assert (result[-1].time, error.usage) == (204, None)
+
+
+def test_a_time_limit_mid_attempt_counts_what_the_attempt_reported() -> None:
+    with marbles_testing() as (start, cold, _hot, _exp):
+        result = start(turn(cold("-u-a------g-|", values, None), total=4))
+    error = error_of(result)
+    assert isinstance(error, StreamTimeoutError) and error.which == "total"
+    assert error.usage == U1
 
 
 def test_the_error_that_ends_a_turn_carries_every_attempts_usage_and_names_the_request() -> None:
