@@ -7,8 +7,14 @@
 
 ``recorded(ledger)`` sits in each attempt, where the attempt's events are known
 (after ``accumulate_tool_calls``, before ``dedupe_final`` holds the ``Final``
-pieces): it keeps the attempt's events in a list, one ``append`` each, and
-reads them only when the attempt fails. Then the error gets the usage the
+pieces): it keeps the attempt's text pieces in one list (the ``str``, not the
+event) and its other events in another, one ``append`` each, and reads them
+only when the attempt fails. Both are compacted as they grow, so what a stream
+holds for its partial grows with its text, not with its event count: every
+``TEXT_CHUNK`` text pieces are joined into one string, and the other events,
+every ``COMPACT_AT`` of them at first (then twice what a compaction left), have
+runs of one reasoning block's deltas joined. ``ToolCallDelta`` progress is not
+kept (the ``ToolCall`` follows it). Then the error gets the usage the
 attempt reported (its ``Final`` pieces, and the usage a failed response's
 ``ProviderError`` carries), and a ``StreamTruncatedError`` its ``partial``: the
 events folded into a ``CompletionResponse``.
@@ -31,35 +37,57 @@ from typing import cast
 import msgspec
 from reactivex import Observable, abc
 
-from rxllm._fusion import Fused, Link, Stage
+from rxllm._fusion import Fused, Link
 from rxllm._http import METHOD, name_request
 from rxllm.errors import RxLLMError, StreamTruncatedError
-from rxllm.events import AssistantEvent, Final, Retrying, StreamReset, Usage
+from rxllm.events import (
+    AssistantEvent,
+    Final,
+    ReasoningDelta,
+    Retrying,
+    StreamReset,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from rxllm.response import ResponseBuilder
 from rxllm.typing import EventOperator
 
-__all__ = ["Ledger", "accounted", "recorded"]
+__all__ = ["COMPACT_AT", "TEXT_CHUNK", "Ledger", "accounted", "compact", "recorded"]
+
+COMPACT_AT = 32
+"""Events other than text an attempt's record holds before its first compaction."""
+
+TEXT_CHUNK = 16
+"""Text pieces joined into one string at a time (a string costs about 50 bytes beyond its text)."""
 
 
 class Ledger:
     """One turn subscription's accounts: the current attempt's events, the discarded attempts' usage."""
 
-    __slots__ = ("attempt_usage", "counted", "discarded", "ended", "events", "unreported")
+    __slots__ = ("attempt_usage", "chunks", "counted", "discarded", "ended", "events", "text", "unreported")
 
     def __init__(self) -> None:
-        self.events: list[AssistantEvent] = []  # the current attempt's
+        self.events: list[AssistantEvent] = []  # the current attempt's, but its text
+        self.text: list[str] = []  # its latest text pieces
+        self.chunks: list[str] = []  # its earlier text pieces, joined TEXT_CHUNK at a time
         self.ended = False  # the current attempt failed (``attempt_usage`` is its usage)
         self.counted = True  # the current attempt counts (it was not retried before its first event)
         self.attempt_usage: Usage | None = None
         self.discarded: Usage | None = None  # summed over the attempts a StreamReset discarded
         self.unreported = False  # one of those reported no usage
 
-    def start_attempt(self) -> list[AssistantEvent]:
+    def start_attempt(self) -> None:
         self.events = []
+        self.text = []
+        self.chunks = []
         self.ended = False
         self.counted = True
         self.attempt_usage = None
-        return self.events
+
+    def chunk_text(self) -> None:
+        self.chunks.append("".join(self.text))
+        self.text.clear()
 
     def failed(self, error: Exception) -> None:
         """The current attempt ended with ``error``: give it the attempt's usage and, if cut, its partial."""
@@ -74,7 +102,8 @@ class Ledger:
             builder = ResponseBuilder()
             for event in self.events:
                 builder.feed(event)
-            error.partial = builder.build()
+            text = "".join(self.chunks) + "".join(self.text)
+            error.partial = msgspec.structs.replace(builder.build(), text=text)
 
     def discard(self) -> None:
         """A ``StreamReset``: the attempt that just failed is discarded; its usage is set aside."""
@@ -109,6 +138,41 @@ def _reported(events: list[AssistantEvent]) -> Usage | None:
     return usage
 
 
+def compact(events: list[AssistantEvent]) -> None:
+    """Join runs of text, and of one reasoning block's deltas, in place; drop tool-call progress.
+
+    What ``ResponseBuilder`` makes of the list stays the same.
+    """
+    out: list[AssistantEvent] = []
+    pieces: list[str] = []
+    kind: type[AssistantEvent] | None = None  # of the run in ``pieces``
+    block: str | None = None  # the reasoning run's id
+
+    def flush() -> None:
+        if pieces:
+            text = "".join(pieces)
+            out.append(TextDelta(text=text) if kind is TextDelta else ReasoningDelta(text=text, id=block))
+            pieces.clear()
+
+    for event in events:
+        if type(event) is TextDelta:
+            if kind is not TextDelta:
+                flush()
+                kind = TextDelta
+            pieces.append(event.text)
+        elif type(event) is ReasoningDelta:
+            if kind is not ReasoningDelta or event.id != block:
+                flush()
+                kind, block = ReasoningDelta, event.id
+            pieces.append(event.text)
+        elif type(event) is not ToolCallDelta:
+            flush()
+            kind = None
+            out.append(event)
+    flush()
+    events[:] = out
+
+
 def recorded(ledger: Ledger) -> EventOperator:
     """Keep each attempt's events in ``ledger``; a failing attempt's error gets its usage and partial.
 
@@ -120,29 +184,55 @@ def recorded(ledger: Ledger) -> EventOperator:
         -a-f-#              the same, and # has usage = f.usage, partial = (a, f) folded
     """
 
-    def link(observer: abc.ObserverBase[AssistantEvent], _scheduler: abc.SchedulerBase | None) -> _Recorded:
-        return _Recorded(observer, ledger)
-
     def _recorded(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
-        return Stage(source, link)
+        return _RecordedStage(source, ledger)
 
     return _recorded
 
 
-class _Recorded(Link[AssistantEvent, AssistantEvent]):
-    """One attempt: its events, appended to the ledger's list as they pass."""
+class _RecordedStage(Fused[AssistantEvent]):
+    """``recorded(ledger)`` applied to a source: one object (a turn makes one per subscription)."""
 
-    __slots__ = ("events", "ledger")
+    def __init__(self, source: Observable[AssistantEvent], ledger: Ledger) -> None:
+        self._source = source
+        self._ledger = ledger
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[AssistantEvent], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        link = _Recorded(observer, self._ledger)
+        link.subscribe_to(self._source, scheduler)
+        return link
+
+
+class _Recorded(Link[AssistantEvent, AssistantEvent]):
+    """One attempt: its events, appended to the ledger's list as they pass, compacted now and then."""
+
+    __slots__ = ("events", "ledger", "limit", "text")
 
     def __init__(self, observer: abc.ObserverBase[AssistantEvent], ledger: Ledger) -> None:
         super().__init__(observer)
         self.ledger = ledger
-        self.events = ledger.start_attempt()
+        ledger.start_attempt()
+        self.events = ledger.events
+        self.text = ledger.text
+        self.limit = COMPACT_AT
 
     def on_next(self, event: AssistantEvent) -> None:
-        if not self.stopped:
-            self.events.append(event)
-            self.observer.on_next(event)
+        if self.stopped:
+            return
+        if type(event) is TextDelta:
+            text = self.text
+            text.append(event.text)
+            if len(text) >= TEXT_CHUNK:
+                self.ledger.chunk_text()
+        elif type(event) is not ToolCallDelta:
+            events = self.events
+            events.append(event)
+            if len(events) >= self.limit:
+                compact(events)
+                self.limit = max(COMPACT_AT, 2 * len(events))  # linear, however little it could join
+        self.observer.on_next(event)
 
     def on_error(self, error: Exception) -> None:
         if not self.stopped:

@@ -181,30 +181,8 @@ class Provider:
         far), names the request (``method``, ``url``) and, for a
         ``StreamTruncatedError``, the ``partial`` response that arrived.
         """
-        body = _encoder.encode(self.request_body(request))
-        timeouts = self.timeouts
-        turn_operators = self._turn_operators()
-        headers = self.headers()
-        progress = (
-            turn_operators.progress
-            if pause is None
-            else progress_timeout(timeouts.first_event, timeouts.idle, pause=pause)
-        )
-        total = total_timeout(timeouts.total, pause=pause)
-
-        def turn(ledger: Ledger) -> Observable[AssistantEvent]:
-            attempt: Observable[AssistantEvent] = sse_source(
-                self._http,
-                self.url,
-                body=body,
-                headers=headers,
-                pause=pause,
-                max_event_size=self.max_event_size,
-                max_response_size=self.max_response_size,
-            ).pipe(progress, turn_operators.parse, turn_operators.accumulate, recorded(ledger))
-            return attempt.pipe(turn_operators.dedupe, turn_operators.retry, total)
-
-        events = accounted(turn, url=safe_url(self.url))
+        turn = _Turn(self, _encoder.encode(self.request_body(request)), pause)
+        events = accounted(turn.build, url=safe_url(self.url))
         if _log.is_enabled():
             # Decided when the turn is built: with logging off, no layer at all.
             events = events.pipe(_logged(self.model, safe_url(self.url)))
@@ -253,6 +231,41 @@ class Provider:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+class _Turn:
+    """What one ``stream(request)`` sends; ``build`` makes a subscription's pipe around its ledger."""
+
+    __slots__ = ("body", "headers", "operators", "pause", "provider")
+
+    def __init__(self, provider: Provider, body: bytes, pause: PauseControl | None) -> None:
+        self.provider = provider
+        self.body = body
+        self.headers = provider.headers()
+        self.operators = provider._turn_operators()
+        self.pause = pause
+
+    def build(self, ledger: Ledger) -> Observable[AssistantEvent]:
+        provider, operators, pause = self.provider, self.operators, self.pause
+        timeouts = provider.timeouts
+        attempt: Observable[AssistantEvent] = sse_source(
+            provider._http,
+            provider.url,
+            body=self.body,
+            headers=self.headers,
+            pause=pause,
+            max_event_size=provider.max_event_size,
+            max_response_size=provider.max_response_size,
+        ).pipe(
+            operators.progress
+            if pause is None
+            else progress_timeout(timeouts.first_event, timeouts.idle, pause=pause),
+            operators.parse,
+            operators.accumulate,
+            recorded(ledger),
+        )
+        turn = attempt.pipe(operators.dedupe, operators.retry)
+        return turn if timeouts.total is None else turn.pipe(total_timeout(timeouts.total, pause=pause))
 
 
 class _TurnOperators:

@@ -13,18 +13,30 @@ import reactivex
 from conftest import collect_events
 from fault_server import StartFaultServer, Step, fault_server
 from reactivex import Observable
+from reactivex import operators as ops
 from reactivex.notification import OnError
 from reactivex.testing.marbles import marbles_testing
 from reactivex.testing.recorded import Recorded
 
 from rxllm.errors import ProviderError, StreamTimeoutError, StreamTruncatedError
-from rxllm.events import AssistantEvent, Final, Retrying, StreamReset, TextDelta, ToolCall, Usage
+from rxllm.events import (
+    AssistantEvent,
+    Final,
+    Reasoning,
+    ReasoningDelta,
+    Retrying,
+    StreamReset,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 from rxllm.messages import Message
 from rxllm.operators import dedupe_final
-from rxllm.providers._accounting import Ledger, accounted, recorded
+from rxllm.providers._accounting import TEXT_CHUNK, Ledger, accounted, compact, recorded
 from rxllm.providers.anthropic import AnthropicMessages
 from rxllm.request import CompletionRequest
-from rxllm.response import CompletionResponse
+from rxllm.response import CompletionResponse, ResponseBuilder
 from rxllm.retry import Backoff, RetryPolicy, retry_turn
 from rxllm.testing import Turn, sse_bytes
 from rxllm.timeouts import Timeouts, total_timeout
@@ -205,3 +217,64 @@ async def test_resends_spent_the_error_carries_every_attempts_report(fault_serve
         text="The answer ", usage=STARTED, response_id="msg_scripted", model="m", usage_complete=True
     )
     assert server.request_count == 2
+
+
+def folded(events: list[AssistantEvent]) -> CompletionResponse:
+    builder = ResponseBuilder()
+    for event in events:
+        builder.feed(event)
+    return builder.build()
+
+
+def test_compacting_keeps_what_the_record_folds_into() -> None:
+    call = ToolCall(id="c1", call_id="c1", internal_call_id="rx_1", name="clock", arguments={"tz": "UTC"})
+    events: list[AssistantEvent] = [
+        ReasoningDelta(text="Let ", id="rs_1"),
+        ReasoningDelta(text="me think.", id="rs_1"),
+        ReasoningDelta(text="Other block.", id="rs_2"),
+        Reasoning(text="Other block, whole.", id="rs_2"),
+        TextDelta(text="It is "),
+        TextDelta(text="noon"),
+        ToolCallDelta(id="c1", internal_call_id="rx_1", name="clock", arguments_delta='{"tz":'),
+        ToolCallDelta(id="c1", internal_call_id="rx_1", arguments_delta=' "UTC"}'),
+        TextDelta(text=" in "),
+        TextDelta(text="UTC."),
+        call,
+        Final(usage=U1),
+        Final(finish_reason="tool_calls"),
+    ]
+    whole = folded(events)
+    compacted = list(events)
+    compact(compacted)
+    assert compacted == [
+        ReasoningDelta(text="Let me think.", id="rs_1"),
+        ReasoningDelta(text="Other block.", id="rs_2"),
+        Reasoning(text="Other block, whole.", id="rs_2"),
+        TextDelta(text="It is noon in UTC."),
+        call,
+        Final(usage=U1),
+        Final(finish_reason="tool_calls"),
+    ]
+    assert folded(compacted) == whole
+
+
+def test_a_long_cut_stream_holds_its_text_compacted_and_whole() -> None:
+    words = [f"w{n} " for n in range(1000)]
+    cut = StreamTruncatedError("the stream ended before its end marker")
+    held: list[int] = []
+
+    def build(ledger: Ledger) -> Observable[AssistantEvent]:
+        def watch(_event: AssistantEvent) -> None:
+            held.append(len(ledger.events) + len(ledger.text) + len(ledger.chunks))
+
+        source: Observable[AssistantEvent] = reactivex.concat(
+            reactivex.from_iterable([TextDelta(text=word) for word in words]), reactivex.throw(cut)
+        )
+        return source.pipe(ops.do_action(on_next=watch), recorded(ledger), dedupe_final())
+
+    seen: list[Any] = []
+    accounted(build).subscribe(seen.append, seen.append)
+    assert seen[-1] is cut
+    assert cut.partial == CompletionResponse(text="".join(words))
+    # Pieces are joined TEXT_CHUNK at a time: 1,000 of them are held as 62 strings and a few pieces.
+    assert max(held) < TEXT_CHUNK + 1000 // TEXT_CHUNK, "the record holds strings joined, not the events"
