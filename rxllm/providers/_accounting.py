@@ -3,11 +3,11 @@
 ::
 
     accounted(build) ─► per subscription: ledger = _Ledger(); build(ledger), which is
-        attempt ─► recorded(ledger) ─► dedupe_final() ─► retry_turn(...) ─► total_timeout(...)
+        attempt ─► recorded(ledger) ─► retry_turn(...) ─► total_timeout(...)
 
-``recorded(ledger)`` sits in each attempt, where the attempt's events are known
-(after ``accumulate_tool_calls``, before ``dedupe_final`` holds the ``Final``
-pieces): it keeps the attempt's text pieces in one list (the ``str``, not the
+``recorded(ledger)`` is each attempt's ``dedupe_final()``, where the attempt's
+events are known (after ``accumulate_tool_calls``; the ``Final`` pieces it holds
+are part of the record): it keeps the attempt's text pieces in one list (the ``str``, not the
 event) and its other events in another, one ``append`` each, and reads them
 only when the attempt fails. Both are compacted as they grow, so what a stream
 holds for its partial grows with its text, not with its event count: every
@@ -19,14 +19,15 @@ attempt reported (its ``Final`` pieces, and the usage a failed response's
 ``ProviderError`` carries), and a ``StreamTruncatedError`` its ``partial``: the
 events folded into a ``CompletionResponse``.
 
-``accounted`` is the turn, outside its retries and time limit: it sees the
-``StreamReset`` that discards an attempt (whose reported usage it sets aside)
-and the ``Retrying`` that retries one before its first event (not counted: the
-server refused the request, as without resends). To the turn's ``Final`` it
-adds the discarded attempts' usage (``usage_complete`` false when one of them
-reported none); to the error that ends the turn it gives the turn's usage so
-far and the request's method and URL. Nothing else is done per event: two
-identity tests.
+``accounted`` is the turn, outside its retries and time limit. With mid-stream
+resends it watches the events for the ``StreamReset`` that discards an attempt
+(whose reported usage it sets aside) and adds the discarded attempts' usage to
+the turn's ``Final`` (``usage_complete`` false when one of them reported none).
+Without resends no attempt is ever discarded, and the events go straight from
+the retries to the observer, past it. Either way, the error that ends the turn
+gets the turn's usage so far and the request's method and URL. An attempt that
+failed and was retried before its first event, or resent, is not counted in
+that error: the server refused it (as without resends), or it was set aside.
 """
 
 from __future__ import annotations
@@ -44,12 +45,12 @@ from rxllm.events import (
     AssistantEvent,
     Final,
     ReasoningDelta,
-    Retrying,
     StreamReset,
     TextDelta,
     ToolCallDelta,
     Usage,
 )
+from rxllm.operators._dedupe_final import _DedupeFinal
 from rxllm.response import ResponseBuilder
 from rxllm.typing import EventOperator
 
@@ -65,14 +66,13 @@ TEXT_CHUNK = 16
 class Ledger:
     """One turn subscription's accounts: the current attempt's events, the discarded attempts' usage."""
 
-    __slots__ = ("attempt_usage", "chunks", "counted", "discarded", "ended", "events", "text", "unreported")
+    __slots__ = ("attempt_usage", "chunks", "discarded", "events", "failure", "text", "unreported")
 
     def __init__(self) -> None:
         self.events: list[AssistantEvent] = []  # the current attempt's, but its text
         self.text: list[str] = []  # its latest text pieces
         self.chunks: list[str] = []  # its earlier text pieces, joined TEXT_CHUNK at a time
-        self.ended = False  # the current attempt failed (``attempt_usage`` is its usage)
-        self.counted = True  # the current attempt counts (it was not retried before its first event)
+        self.failure: Exception | None = None  # what the current attempt failed with (its usage below)
         self.attempt_usage: Usage | None = None
         self.discarded: Usage | None = None  # summed over the attempts a StreamReset discarded
         self.unreported = False  # one of those reported no usage
@@ -81,8 +81,7 @@ class Ledger:
         self.events = []
         self.text = []
         self.chunks = []
-        self.ended = False
-        self.counted = True
+        self.failure = None
         self.attempt_usage = None
 
     def chunk_text(self) -> None:
@@ -91,7 +90,7 @@ class Ledger:
 
     def failed(self, error: Exception) -> None:
         """The current attempt ended with ``error``: give it the attempt's usage and, if cut, its partial."""
-        self.ended = True
+        self.failure = error
         reported = _reported(self.events)
         if not isinstance(error, RxLLMError):
             self.attempt_usage = reported
@@ -107,18 +106,24 @@ class Ledger:
 
     def discard(self) -> None:
         """A ``StreamReset``: the attempt that just failed is discarded; its usage is set aside."""
-        usage = self.attempt_usage if self.ended else _reported(self.events)
+        usage = self.attempt_usage if self.failure is not None else _reported(self.events)
         if usage is None:
             self.unreported = True
         else:
             self.discarded = usage if self.discarded is None else self.discarded + usage
-        self.counted = False
 
-    def so_far(self) -> Usage | None:
-        """What the turn reported until now: the discarded attempts' and the current one's (if it counts)."""
+    def so_far(self, error: Exception) -> Usage | None:
+        """What the turn reported before ``error`` ended it: the discarded attempts', and the current one's.
+
+        The current attempt counts while it runs (a time limit stops it) and when
+        its own failure is ``error``; one that failed otherwise was retried before
+        its first event, or resent (its usage is in ``discarded`` then).
+        """
         current: Usage | None = None
-        if self.counted:
-            current = self.attempt_usage if self.ended else _reported(self.events)
+        if self.failure is None:
+            current = _reported(self.events)
+        elif self.failure is error:
+            current = self.attempt_usage
         return Usage.summed((self.discarded, current))
 
     def charge(self, final: Final) -> Final:
@@ -174,14 +179,19 @@ def compact(events: list[AssistantEvent]) -> None:
 
 
 def recorded(ledger: Ledger) -> EventOperator:
-    """Keep each attempt's events in ``ledger``; a failing attempt's error gets its usage and partial.
+    """``dedupe_final()`` that keeps each attempt's record in ``ledger``: a failing attempt's error
+    gets the attempt's usage and, when it is a ``StreamTruncatedError``, its partial response.
 
     .. marble::
         :alt: recorded
 
+        -a-f-g-|
+        [ recorded(ledger) ]
+        -a-----(h,|)        h = f.updated(g), as dedupe_final gives
+
         -a-f-#              # = StreamTruncatedError
         [ recorded(ledger) ]
-        -a-f-#              the same, and # has usage = f.usage, partial = (a, f) folded
+        -a---#              the same error, with usage = f.usage and partial = (a, f) folded
     """
 
     def _recorded(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
@@ -205,13 +215,16 @@ class _RecordedStage(Fused[AssistantEvent]):
         return link
 
 
-class _Recorded(Link[AssistantEvent, AssistantEvent]):
-    """One attempt: its events, appended to the ledger's list as they pass, compacted now and then."""
+class _Recorded(_DedupeFinal):
+    """One attempt: ``dedupe_final``'s link that also keeps the attempt's record in the ledger.
+
+    One link for both, so a turn's events pay one call here, not two.
+    """
 
     __slots__ = ("events", "ledger", "limit", "text")
 
     def __init__(self, observer: abc.ObserverBase[AssistantEvent], ledger: Ledger) -> None:
-        super().__init__(observer)
+        super().__init__(observer, None)
         self.ledger = ledger
         ledger.start_attempt()
         self.events = ledger.events
@@ -221,18 +234,23 @@ class _Recorded(Link[AssistantEvent, AssistantEvent]):
     def on_next(self, event: AssistantEvent) -> None:
         if self.stopped:
             return
-        if type(event) is TextDelta:
+        kind = type(event)
+        if kind is TextDelta:
             text = self.text
-            text.append(event.text)
+            text.append(event.text)  # type: ignore[union-attr]  # kind is TextDelta
             if len(text) >= TEXT_CHUNK:
                 self.ledger.chunk_text()
-        elif type(event) is not ToolCallDelta:
-            events = self.events
-            events.append(event)
-            if len(events) >= self.limit:
-                compact(events)
-                self.limit = max(COMPACT_AT, 2 * len(events))  # linear, however little it could join
-        self.observer.on_next(event)
+            self.observer.on_next(event)
+            return
+        if kind is ToolCallDelta:
+            self.observer.on_next(event)
+            return
+        events = self.events
+        events.append(event)
+        if len(events) >= self.limit:
+            compact(events)
+            self.limit = max(COMPACT_AT, 2 * len(events))  # linear, however little it could join
+        super().on_next(event)  # holds the Final pieces, passes the rest
 
     def on_error(self, error: Exception) -> None:
         if not self.stopped:
@@ -241,43 +259,55 @@ class _Recorded(Link[AssistantEvent, AssistantEvent]):
 
 
 def accounted(
-    build: Callable[[Ledger], Observable[AssistantEvent]], *, url: str | None = None
+    build: Callable[[Ledger], Observable[AssistantEvent]], *, url: str | None = None, resends: bool = False
 ) -> Observable[AssistantEvent]:
     """A turn whose each subscription gets a fresh ``Ledger``, given to ``build`` to make the turn's pipe.
 
-    The turn's ``Final`` is charged the usage of the attempts a ``StreamReset``
-    discarded; an error that ends the turn gets ``usage`` (the turn's so far,
-    ``None`` when nothing was reported) and, with ``url`` (already safe to
-    show), the request's method and URL (``rxllm._http.name_request``).
+    With ``resends`` (the pipe may emit ``StreamReset``), the turn's ``Final`` is
+    charged the usage of the attempts a reset discarded. An error that ends the
+    turn gets ``usage`` (the turn's so far, ``None`` when nothing was reported)
+    and, with ``url`` (already safe to show), the request's method and URL
+    (``rxllm._http.name_request``).
     """
-    return _Accounted(build, url)
+    return _Accounted(build, url, resends)
 
 
 class _Accounted(Fused[AssistantEvent]):
-    def __init__(self, build: Callable[[Ledger], Observable[AssistantEvent]], url: str | None) -> None:
+    def __init__(
+        self, build: Callable[[Ledger], Observable[AssistantEvent]], url: str | None, resends: bool
+    ) -> None:
         self._build = build
         self._url = url
+        self._resends = resends
 
     def _subscribe_core(
         self, observer: abc.ObserverBase[AssistantEvent], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         ledger = Ledger()
-        link = _Turn(observer, ledger, self._url)
+        link = _Turn(observer, ledger, self._url, self._resends)
         link.subscribe_to(self._build(ledger), scheduler)
         return link
 
 
 class _Turn(Link[AssistantEvent, AssistantEvent]):
-    """One turn subscription: resets and retries move the accounts; the Final and the error are charged."""
+    """One turn subscription: resets move the accounts; the Final and the error are charged.
 
-    __slots__ = ("ledger", "url")
+    ``on_next`` is a slot: with resends, ``watched``; without, the observer's own
+    ``on_next``, so the events pass this link without a call of their own (the
+    links before it keep the rule that nothing follows a terminal).
+    """
 
-    def __init__(self, observer: abc.ObserverBase[AssistantEvent], ledger: Ledger, url: str | None) -> None:
+    __slots__ = ("ledger", "on_next", "url")
+
+    def __init__(
+        self, observer: abc.ObserverBase[AssistantEvent], ledger: Ledger, url: str | None, resends: bool
+    ) -> None:
         super().__init__(observer)
         self.ledger = ledger
         self.url = url
+        self.on_next = self.watched if resends else observer.on_next  # type: ignore[method-assign, assignment]
 
-    def on_next(self, event: AssistantEvent) -> None:
+    def watched(self, event: AssistantEvent) -> None:
         if self.stopped:
             return
         kind = type(event)
@@ -287,15 +317,13 @@ class _Turn(Link[AssistantEvent, AssistantEvent]):
                 event = ledger.charge(cast(Final, event))
         elif kind is StreamReset:
             self.ledger.discard()
-        elif kind is Retrying:
-            self.ledger.counted = False  # retried before its first event: not counted
         self.observer.on_next(event)
 
     def on_error(self, error: Exception) -> None:
         if self.stopped:
             return
         if isinstance(error, RxLLMError):
-            error.usage = self.ledger.so_far()
+            error.usage = self.ledger.so_far(error)
             if self.url is not None:
                 name_request(error, METHOD, self.url)
         super().on_error(error)

@@ -3,7 +3,7 @@
 ::
 
     attempt = sse_source(POST body) ─► progress_timeout(first_event, idle) ─► parse_chunk(dialect)
-                ─► accumulate_tool_calls() ─► recorded(ledger) ─► dedupe_final()
+                ─► accumulate_tool_calls() ─► recorded(ledger)    (dedupe_final, keeping a record)
     stream(request) = accounted(attempt ─► retry_turn(policy) ─► total_timeout(total))
                 ─► pause_gate(control)                                (the gate only with pause=...)
 
@@ -48,7 +48,7 @@ from rxllm._version import __version__
 from rxllm.control import PauseControl
 from rxllm.errors import InsecureTransportError
 from rxllm.events import AssistantEvent, Final
-from rxllm.operators import accumulate_tool_calls, dedupe_final, parse_chunk, pause_gate
+from rxllm.operators import accumulate_tool_calls, parse_chunk, pause_gate
 from rxllm.providers._accounting import Ledger, accounted, recorded
 from rxllm.request import CompletionRequest
 from rxllm.retry import (
@@ -182,7 +182,8 @@ class Provider:
         ``StreamTruncatedError``, the ``partial`` response that arrived.
         """
         turn = _Turn(self, _encoder.encode(self.request_body(request)), pause)
-        events = accounted(turn.build, url=safe_url(self.url))
+        resends = self.retry_policy.midstream_retries > 0
+        events = accounted(turn.build, url=safe_url(self.url), resends=resends)
         if _log.is_enabled():
             # Decided when the turn is built: with logging off, no layer at all.
             events = events.pipe(_logged(self.model, safe_url(self.url)))
@@ -262,16 +263,16 @@ class _Turn:
             else progress_timeout(timeouts.first_event, timeouts.idle, pause=pause),
             operators.parse,
             operators.accumulate,
-            recorded(ledger),
+            recorded(ledger),  # dedupe_final(), keeping the attempt's record
         )
-        turn = attempt.pipe(operators.dedupe, operators.retry)
+        turn = attempt.pipe(operators.retry)
         return turn if timeouts.total is None else turn.pipe(total_timeout(timeouts.total, pause=pause))
 
 
 class _TurnOperators:
     """The operators of a provider's turns that depend only on its settings, made once, not per turn."""
 
-    __slots__ = ("accumulate", "dedupe", "dialect", "parse", "progress", "retry", "retry_policy", "timeouts")
+    __slots__ = ("accumulate", "dialect", "parse", "progress", "retry", "retry_policy", "timeouts")
 
     def __init__(self, provider: Provider) -> None:
         self.dialect = provider.dialect
@@ -282,7 +283,6 @@ class _TurnOperators:
         )
         self.parse = parse_chunk(self.dialect)
         self.accumulate = accumulate_tool_calls()
-        self.dedupe = dedupe_final()
         self.retry = retry_turn(self.retry_policy, on_retry=provider._log_retry)
 
     def made_for(self, provider: Provider) -> bool:

@@ -40,7 +40,7 @@ from reactivex import Observable, abc
 from rxllm.control import PauseControl
 from rxllm.errors import RxLLMError
 from rxllm.events import AssistantEvent, Event, Final, ToolCall, Usage
-from rxllm.operators import accumulate_tool_calls, dedupe_final, parse_chunk, pause_gate
+from rxllm.operators import accumulate_tool_calls, parse_chunk, pause_gate
 from rxllm.providers._accounting import Ledger, accounted, recorded
 from rxllm.providers._anthropic_messages import AnthropicMessagesDialect
 from rxllm.providers._base import Provider
@@ -451,7 +451,7 @@ def replay_sse(pieces: Sequence[bytes], dialect: Dialect) -> Observable[Assistan
     source: Observable[SseEvent] = Observable(subscribe)
 
     def turn(ledger: Ledger) -> Observable[AssistantEvent]:
-        return source.pipe(parse_chunk(dialect), accumulate_tool_calls(), recorded(ledger), dedupe_final())
+        return source.pipe(parse_chunk(dialect), accumulate_tool_calls(), recorded(ledger))
 
     return accounted(turn)
 

@@ -1,6 +1,6 @@
 """A turn's accounts: usage charged to its Final and to its error, partial responses, requests named.
 
-Marble tests of ``recorded`` and ``accounted`` around the real ``dedupe_final`` and
+Marble tests of ``recorded`` (``dedupe_final`` keeping a record) and ``accounted`` around the real
 ``retry_turn``, then the same end to end against a fault server.
 """
 
@@ -32,7 +32,6 @@ from rxllm.events import (
     Usage,
 )
 from rxllm.messages import Message
-from rxllm.operators import dedupe_final
 from rxllm.providers._accounting import TEXT_CHUNK, Ledger, accounted, compact, recorded
 from rxllm.providers.anthropic import AnthropicMessages
 from rxllm.request import CompletionRequest
@@ -74,9 +73,9 @@ def turn(
     def build(ledger: Ledger) -> Observable[AssistantEvent]:
         made: Iterator[Observable[AssistantEvent]] = iter(attempts)
         source: Observable[AssistantEvent] = reactivex.defer(lambda _: next(made))
-        return source.pipe(recorded(ledger), dedupe_final(), retry_turn(policy), total_timeout(total))
+        return source.pipe(recorded(ledger), retry_turn(policy), total_timeout(total))
 
-    return accounted(build, url="https://api.example/v1/messages")
+    return accounted(build, url="https://api.example/v1/messages", resends=policy.midstream_retries > 0)
 
 
 def error_of(records: list[Recorded[Any]]) -> Exception:
@@ -270,7 +269,7 @@ def test_a_long_cut_stream_holds_its_text_compacted_and_whole() -> None:
         source: Observable[AssistantEvent] = reactivex.concat(
             reactivex.from_iterable([TextDelta(text=word) for word in words]), reactivex.throw(cut)
         )
-        return source.pipe(ops.do_action(on_next=watch), recorded(ledger), dedupe_final())
+        return source.pipe(ops.do_action(on_next=watch), recorded(ledger))
 
     seen: list[Any] = []
     accounted(build).subscribe(seen.append, seen.append)
@@ -278,3 +277,15 @@ def test_a_long_cut_stream_holds_its_text_compacted_and_whole() -> None:
     assert cut.partial == CompletionResponse(text="".join(words))
     # Pieces are joined TEXT_CHUNK at a time: 1,000 of them are held as 62 strings and a few pieces.
     assert max(held) < TEXT_CHUNK + 1000 // TEXT_CHUNK, "the record holds strings joined, not the events"
+
+
+def test_recorded_is_dedupe_final_keeping_a_record() -> None:
+    f = Final(finish_reason="stop", response_id="r1")
+    merged = Final(usage=U2, finish_reason="stop", response_id="r2", model="m")
+    local: dict[str | float, object] = {**values, "f": f, "h": merged, "z": Final(usage_complete=False)}
+    with marbles_testing() as (start, cold, _hot, exp):
+        result = start(accounted(lambda ledger: cold("-a-f-g-|", local, None).pipe(recorded(ledger))))
+        assert result == exp("-a-----(h,|)", local, None)
+    with marbles_testing() as (start, cold, _hot, exp):
+        result = start(accounted(lambda ledger: cold("-a-|", local, None).pipe(recorded(ledger))))
+        assert result == exp("-a-(z,|)", local, None)
