@@ -13,7 +13,10 @@ subscription, which closes the connection. The conversation's history is
 carried from one answer to the next. With ``--midstream-retries N`` a turn whose
 stream broke is sent again: the ``StreamReset`` before the new attempt deletes
 what the turn had shown (from a text mark set where the turn began) and a
-"retrying" note takes its place.
+"retrying" note takes its place. A retry before a turn's first event (HTTP 429,
+503, a refused connection) shows as a ``Retrying`` note with its wait, so the
+window never sits silent; an error is shown from its ``ErrorInfo`` (class,
+message, status, ``Retry-After``), as a relay would send it.
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ from rxllm import (
     Message,
     PauseControl,
     ReasoningDelta,
+    Retrying,
     StreamReset,
     TextDelta,
     ToolCall,
     ToolResult,
 )
+from rxllm.events import ErrorInfo
 from rxllm.typing import StreamModel
 
 
@@ -149,17 +154,26 @@ class ChatApp:
             # The provider resends a broken turn: what it showed so far is discarded.
             self.text.delete("turn", "end-1c")
             self._append(f"\n[retrying: {event.reason}]\n", "note")
+        elif isinstance(event, Retrying):
+            # A retry before the turn's first event: nothing to discard, only a wait to show.
+            self._append(f"[retrying in {event.delay:.1f} s: {event.reason}]\n", "note")
+            self.status.set(f"retrying (attempt {event.attempt})…")
         elif isinstance(event, FinalResponse):
             self.history = event.history
             usage = event.usage
-            self.status.set(f"done: {event.turns} turn(s), {usage.total_tokens} tokens")
+            tokens = f"{usage.total_tokens} tokens" + ("" if event.usage_complete else " (incomplete)")
+            self.status.set(f"done: {event.turns} turn(s), {tokens}")
 
     def _on_error(self, error: Exception) -> None:
         if not self.streaming:
             return
-        self._append(f"\n[error] {type(error).__name__}: {error}\n", "tool")
+        info = ErrorInfo.from_exception(error)
+        self._append(f"\n[error] {info.error_type}: {info.message}\n", "tool")
         self._streaming(False)
-        self.status.set("error")
+        status = f"error: HTTP {info.status}" if info.status is not None else "error"
+        if info.retry_after is not None:
+            status += f", retry after {info.retry_after:g} s"
+        self.status.set(status)
 
     def _on_done(self) -> None:
         if not self.streaming:

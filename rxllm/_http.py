@@ -8,8 +8,12 @@ by cancellation or an exception, closes the connection.
 
 Failures are typed here: an unreachable server is a ``TransportError``, a
 connect timeout a ``StreamTimeoutError("connect")``, a connection that breaks
-while the body streams a ``StreamTruncatedError`` with ``connection_lost``.
-Messages name the URL without its query or user info, never a header.
+while the body streams a ``StreamTruncatedError`` with ``connection_lost``, a
+2xx reply that is not ``text/event-stream`` a ``NotEventStreamError`` (or the
+``ProviderError`` its JSON error object describes). A ``ProviderError`` is of
+the subclass its status names (``ProviderError.create``). Messages name the
+request (``POST`` and the URL without its query or user info, see
+``name_request``), never a header.
 """
 
 from __future__ import annotations
@@ -26,9 +30,24 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import msgspec
 
-from rxllm.errors import ProviderError, RxLLMError, StreamTimeoutError, StreamTruncatedError, TransportError
+from rxllm.errors import (
+    CallbackError,
+    EventLoopError,
+    NotEventStreamError,
+    ProviderError,
+    RxLLMError,
+    StreamTimeoutError,
+    StreamTruncatedError,
+    TransportError,
+)
 
-__all__ = ["DEFAULT_READ_BUFSIZE", "HttpClient", "safe_url"]
+__all__ = ["DEFAULT_READ_BUFSIZE", "EVENT_STREAM", "HttpClient", "name_request", "safe_url"]
+
+EVENT_STREAM = "text/event-stream"
+"""The content type of a streamed reply; any other 2xx reply is a ``NotEventStreamError``."""
+
+METHOD = "POST"
+"""The method of every request rxllm sends."""
 
 DEFAULT_READ_BUFSIZE = 64 * 1024
 """aiohttp's read buffer per response: how much a paused stream may hold before TCP pushes back."""
@@ -146,15 +165,19 @@ class HttpClient:
             limit = self._connect_timeout if self._connect_timeout is not None else 0.0
             raise StreamTimeoutError("connect", limit) from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise TransportError(f"could not reach {safe_url(url)}: {_describe(exc)}") from exc
+            unreachable = TransportError(f"could not reach the server: {_describe(exc)}")
+            name_request(unreachable, METHOD, safe_url(url))
+            raise unreachable from exc
         except ValueError as exc:
             # aiohttp refuses the request itself (user info in the URL beside an Authorization
             # header, a bad header value): a mistake in the settings, so never retried.
             raise RxLLMError(f"could not send a request to {safe_url(url)}: {_describe(exc)}") from exc
         try:
             if not 200 <= response.status < 300:
-                raise await _provider_error(response)
-            yield _Body(response)
+                raise await _provider_error(response, url)
+            if response.content_type != EVENT_STREAM:
+                raise await _not_event_stream(response, url)
+            yield _Body(response, url)
         finally:
             # Closing (not releasing) drops the connection at once, so a server
             # streaming into a disposed subscription sees it go away.
@@ -193,10 +216,11 @@ async def _closed_with_loop(
 class _Body:
     """The response body's pieces as they arrive; a dropped connection is a truncation."""
 
-    __slots__ = ("_content",)
+    __slots__ = ("_content", "_url")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, url: str) -> None:
         self._content = response.content
+        self._url = url
 
     def __aiter__(self) -> _Body:
         return self
@@ -205,15 +229,57 @@ class _Body:
         try:
             piece = await self._content.readany()
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError) as exc:
-            raise StreamTruncatedError(
-                f"the connection dropped mid-stream: {_describe(exc)}", connection_lost=True
-            ) from exc
+            # aiohttp's own words for a cut chunked body hold an internal "400" that reads like an
+            # HTTP status; rxllm says what happened, and aiohttp's error stays as the cause.
+            dropped = StreamTruncatedError(
+                f"connection dropped mid-stream ({type(exc).__name__})", connection_lost=True
+            )
+            name_request(dropped, METHOD, safe_url(self._url))
+            raise dropped from exc
         if not piece:
             raise StopAsyncIteration
         return piece
 
 
-async def _provider_error(response: aiohttp.ClientResponse) -> ProviderError:
+async def _provider_error(response: aiohttp.ClientResponse, url: str) -> ProviderError:
+    raw = await _bounded_body(response)
+    text = raw.decode("utf-8", errors="replace")
+    message, type_, code = _parse_error_body(raw)
+    return ProviderError.create(
+        message or text.strip() or (response.reason or "no error message"),
+        status=response.status,
+        type=type_,
+        code=code,
+        request_id=_request_id(response.headers),
+        body=text if message is None else None,
+        retry_after=_retry_after(response.headers),
+        method=METHOD,
+        url=safe_url(url),
+    )
+
+
+async def _not_event_stream(response: aiohttp.ClientResponse, url: str) -> RxLLMError:
+    """A 2xx reply that is no event stream: the ``ProviderError`` of its JSON error object, else that."""
+    raw = await _bounded_body(response)
+    message, type_, code = _parse_error_body(raw, error_key_only=True)
+    if message is not None or type_ is not None or code is not None:
+        # A server that ignored `stream: true` answers an error as a JSON object, with 200.
+        return ProviderError.create(
+            message or "the server sent an error without a message",
+            type=type_,
+            code=code,
+            request_id=_request_id(response.headers),
+            retry_after=_retry_after(response.headers),
+            method=METHOD,
+            url=safe_url(url),
+        )
+    return NotEventStreamError(
+        response.headers.get("content-type", ""), raw, method=METHOD, url=safe_url(url)
+    )
+
+
+async def _bounded_body(response: aiohttp.ClientResponse) -> bytes:
+    """The body, up to ``MAX_ERROR_BODY`` bytes; what arrived when the connection breaks."""
     pieces: list[bytes] = []
     size = 0
     try:
@@ -225,21 +291,17 @@ async def _provider_error(response: aiohttp.ClientResponse) -> ProviderError:
             size += len(piece)
     except (aiohttp.ClientError, ConnectionError):
         pass  # keep what arrived: a cut error body still says more than none
-    raw = b"".join(pieces)
-    text = raw.decode("utf-8", errors="replace")
-    message, type_, code = _parse_error_body(raw)
-    return ProviderError(
-        message or text.strip() or (response.reason or "no error message"),
-        status=response.status,
-        type=type_,
-        code=code,
-        request_id=response.headers.get("x-request-id") or response.headers.get("request-id"),
-        body=text if message is None else None,
-        retry_after=_retry_after(response.headers),
-    )
+    return b"".join(pieces)
 
 
-def _parse_error_body(raw: bytes) -> tuple[str | None, str | None, str | None]:
+def _request_id(headers: Mapping[str, str]) -> str | None:
+    return headers.get("x-request-id") or headers.get("request-id")
+
+
+def _parse_error_body(
+    raw: bytes, *, error_key_only: bool = False
+) -> tuple[str | None, str | None, str | None]:
+    """``(message, type, code)`` of a JSON error body; ``error_key_only`` reads only an ``error`` member."""
     try:
         parsed = _error_decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -250,7 +312,27 @@ def _parse_error_body(raw: bytes) -> tuple[str | None, str | None, str | None]:
         return error.message, error.type, code
     if isinstance(error, str):
         return error, None, None
+    if error_key_only:
+        return None, None, None
     return parsed.message or parsed.detail, None, None
+
+
+def name_request(error: BaseException, method: str, url: str) -> None:
+    """Record on ``error`` the request it came from, and end its message with ``[method url]``.
+
+    ``url`` must already be safe to show (``safe_url``). An error that names a
+    request already, and an exception that is not rxllm's, are left as they are.
+    """
+    if not isinstance(error, RxLLMError) or error.url is not None:
+        return
+    if isinstance(error, CallbackError | EventLoopError):
+        return  # it did not come from the request: a user's callback raised, or the loop went away
+    error.method = method
+    error.url = url
+    if isinstance(error, ProviderError):
+        error.args = (error._describe(),)
+    elif len(error.args) == 1 and isinstance(error.args[0], str):
+        error.args = (f"{error.args[0]} [{method} {url}]",)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

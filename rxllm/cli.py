@@ -8,8 +8,10 @@
     rxllm chat "Hi" --provider anthropic --model claude-sonnet-4-5 --json | jq .type
 
 Both show an agent run as it streams: text as it arrives, reasoning dimmed,
-each tool call with its arguments and its result, and the usage summed over the
-turns at the end. ``--json`` prints every event as one JSON line instead. The key
+each tool call with its arguments and its result, a line for each retry, and the
+usage summed over the turns at the end. ``--json`` prints every event as one
+JSON line instead, and on failure an ``ErrorInfo`` as the last line (the exit
+status is 1 either way). The key
 comes from the provider's usual environment variable (``OPENAI_API_KEY``,
 ``ANTHROPIC_API_KEY``). Ctrl-C cancels: the connection is closed and the command
 exits with status 130.
@@ -43,10 +45,12 @@ from rxllm.bridges import aiter
 from rxllm.errors import RxLLMError
 from rxllm.events import (
     AgentEvent,
+    ErrorInfo,
     Final,
     FinalResponse,
     Reasoning,
     ReasoningDelta,
+    Retrying,
     StreamReset,
     TextDelta,
     ToolCall,
@@ -80,8 +84,10 @@ class Console:
 
     Text is written as it streams; reasoning is labelled (and dimmed with
     ``color``); a tool call is shown with its arguments when it is complete, and
-    its result when the tool returns; the summed usage closes the run. Without
-    ``color`` the output is the same text without escape sequences.
+    its result when the tool returns; a retry before a turn's first event is a
+    ``[retrying in 0.5 s: HTTP 503]`` line; the summed usage closes the run (saying
+    so when a request reported none). Without ``color`` the output is the same
+    text without escape sequences.
 
     A ``StreamReset`` (the provider resent a broken turn) discards what the turn
     showed so far. With ``live`` (``out`` is a terminal) the turn's output is
@@ -152,18 +158,20 @@ class Console:
             self._turn.clear()  # this turn's output stays: a later reset belongs to a later turn
         elif isinstance(event, StreamReset):
             self._reset(event)
+        elif isinstance(event, Retrying):
+            self._line(self._style(f"[retrying in {_seconds(event.delay)} s: {event.reason}]", "33"))
         elif isinstance(event, FinalResponse):
             usage = event.usage
             turns = f"{event.turns} turn" + ("" if event.turns == 1 else "s")
-            self._line("")
-            self._line(
-                self._style(
-                    f"[usage] {turns} · input {usage.input_tokens} · output {usage.output_tokens} · "
-                    f"total {usage.total_tokens} tokens (reasoning {usage.reasoning_tokens}, "
-                    f"cached {usage.cached_input_tokens})",
-                    "2",
-                )
+            line = (
+                f"[usage] {turns} · input {usage.input_tokens} · output {usage.output_tokens} · "
+                f"total {usage.total_tokens} tokens (reasoning {usage.reasoning_tokens}, "
+                f"cached {usage.cached_input_tokens})"
             )
+            if not event.usage_complete:
+                line += " · incomplete: a request reported no usage"
+            self._line("")
+            self._line(self._style(line, "2"))
         self.out.flush()
 
     def _reset(self, event: StreamReset) -> None:
@@ -200,6 +208,10 @@ def _width(line: str) -> int:
     return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in line)
 
 
+def _seconds(delay: float) -> str:
+    return f"{delay:.2f}".rstrip("0").rstrip(".")
+
+
 def _arguments(arguments: Any) -> str:
     if isinstance(arguments, str):
         return arguments
@@ -232,7 +244,7 @@ class _Waiting:
 
 
 async def _show_run(agent: Agent, prompt: str, *, out: TextIO, err: TextIO, json: bool, color: bool) -> None:
-    """Stream one agent run to ``out``; raise its error."""
+    """Stream one agent run to ``out``; raise its error (with ``json``, after an ``ErrorInfo`` line)."""
     console = Console(out, color=color, live=not json and out.isatty())
     waiting = _Waiting(err)
     try:
@@ -243,6 +255,11 @@ async def _show_run(agent: Agent, prompt: str, *, out: TextIO, err: TextIO, json
                 out.flush()
             else:
                 console.show(event)
+    except Exception as exc:
+        if json:
+            out.write(msgspec.json.encode(ErrorInfo.from_exception(exc)).decode() + "\n")
+            out.flush()
+        raise
     finally:
         waiting.stop()
         if not json:

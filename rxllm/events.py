@@ -10,7 +10,7 @@ with ``match``::
             print(text, end="")
         case ToolCall(name=name, arguments=args):
             ...
-        case Final(usage=usage):
+        case Final(usage=usage) if usage is not None:
             print(usage.total_tokens)
 
 Two groups:
@@ -21,6 +21,9 @@ Two groups:
 * **Agent events**, added by the agent around the turns: ``ToolResult`` after each
   tool call and one ``FinalResponse`` at the end of a run.
 
+``ErrorInfo`` is no stream event: it is an error as data (``ErrorInfo.from_exception``),
+tagged like the events so a relay can send it as the last line of a stream.
+
 ``ToolCallFragment`` is a *raw chunk event*: ``parse_chunk`` emits it and
 ``accumulate_tool_calls`` turns it into ``ToolCallDelta`` and ``ToolCall``. Users
 of ``Provider.stream()`` never see it.
@@ -28,10 +31,12 @@ of ``Provider.stream()`` never see it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 
+from rxllm.errors import ProviderError
 from rxllm.messages import Message
 
 __all__ = [
@@ -39,6 +44,7 @@ __all__ = [
     "AnyEvent",
     "AssistantEvent",
     "ChunkEvent",
+    "ErrorInfo",
     "Event",
     "Final",
     "FinalResponse",
@@ -60,7 +66,8 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
 
     ``cached_input_tokens`` and ``reasoning_tokens`` are parts of
     ``input_tokens`` and ``output_tokens`` respectively, as the providers count them.
-    A provider that reports no usage gives all zeros, never an estimate.
+    A ``Usage`` is always what a provider reported, never an estimate: where it
+    reported none, rxllm says ``None`` (``Final.usage``), not zeros.
     """
 
     input_tokens: int = 0
@@ -79,6 +86,30 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
             cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
         )
+
+    @staticmethod
+    def summed(reports: Iterable[Usage | None]) -> Usage | None:
+        """The sum of the usage reports given, ``None`` ones left out; ``None`` when every one is.
+
+        >>> Usage.summed([Usage(input_tokens=3), None, Usage(input_tokens=4)])
+        Usage(input_tokens=7, output_tokens=0, total_tokens=0, cached_input_tokens=0, reasoning_tokens=0)
+        >>> Usage.summed([None, None]) is None
+        True
+        """
+        total: Usage | None = None
+        for report in reports:
+            if report is not None:
+                total = report if total is None else total + report
+        return total
+
+    @staticmethod
+    def merged(earlier: Usage | None, later: Usage | None) -> Usage | None:
+        """Two reports of the same request: ``earlier.updated(later)``, or whichever one there is."""
+        if later is None:
+            return earlier
+        if earlier is None:
+            return later
+        return earlier.updated(later)
 
     def updated(self, later: Usage) -> Usage:
         """Field by field, the later report where it says something (non-zero), else this one.
@@ -176,20 +207,29 @@ class Final(Event, frozen=True, kw_only=True, tag="final"):
     chunk, usage on another, sometimes twice); ``dedupe_final`` merges them with
     ``updated`` into the one ``Final`` observers see. ``finish_reason`` is the
     provider's own word, kept verbatim (``"stop"``, ``"tool_calls"``, ``"length"``...).
+
+    ``usage`` is what the server reported for the turn, ``None`` when it reported
+    none (a server that ignores ``stream_options.include_usage``): unknown, which
+    is not zero. With mid-stream resends it sums every attempt's report.
+    ``usage_complete`` is false when some request of the turn reported no usage
+    (``usage`` is then ``None``, or counts only the attempts that reported one);
+    ``dedupe_final`` sets it, so on a provider's ``Final`` it is exact.
     """
 
-    usage: Usage = Usage()
+    usage: Usage | None = None
     finish_reason: str | None = None
     response_id: str | None = None
     model: str | None = None
+    usage_complete: bool = True
 
     def updated(self, later: Final) -> Final:
         """This final with what a later piece of the same turn says."""
         return Final(
-            usage=self.usage.updated(later.usage),
+            usage=Usage.merged(self.usage, later.usage),
             finish_reason=later.finish_reason if later.finish_reason is not None else self.finish_reason,
             response_id=later.response_id if later.response_id is not None else self.response_id,
             model=later.model if later.model is not None else self.model,
+            usage_complete=self.usage_complete and later.usage_complete,
         )
 
 
@@ -228,12 +268,58 @@ class ToolResult(Event, frozen=True, kw_only=True, tag="tool_result"):
 
 
 class FinalResponse(Event, frozen=True, kw_only=True, tag="final_response"):
-    """End of an agent run: the last turn's text, usage summed over all turns."""
+    """End of an agent run: the last turn's text, usage summed over all turns.
+
+    ``usage`` sums what the run's requests reported (zeros when none did);
+    ``usage_complete`` is false when any of them, a discarded attempt included,
+    reported none: then ``usage`` is a lower bound, not the bill.
+    """
 
     text: str
     usage: Usage = Usage()
     history: tuple[Message, ...] = ()
     turns: int = 0
+    usage_complete: bool = True
+
+
+class ErrorInfo(Event, frozen=True, kw_only=True, tag="error"):
+    """An error as data, for relays and logs: ``msgspec.json.encode(ErrorInfo.from_exception(e))``.
+
+    ``error_type`` is the exception's class name (``"RateLimitError"``);
+    ``message`` its text (``str(error)``); ``status``, ``provider_type``,
+    ``code``, ``request_id`` and ``retry_after`` are a ``ProviderError``'s
+    (``provider_type`` is its ``type``, renamed because ``type`` is the tag of
+    every event); ``usage`` is the usage the error carries (reported before it;
+    ``None`` when unknown).
+    """
+
+    error_type: str
+    message: str
+    status: int | None = None
+    provider_type: str | None = None
+    code: str | None = None
+    request_id: str | None = None
+    retry_after: float | None = None
+    usage: Usage | None = None
+
+    @classmethod
+    def from_exception(cls, error: BaseException) -> ErrorInfo:
+        """What ``error`` says, as fields; any exception works, a ``ProviderError`` fills them all."""
+        usage = getattr(error, "usage", None)
+        if not isinstance(usage, Usage):
+            usage = None
+        if isinstance(error, ProviderError):
+            return cls(
+                error_type=type(error).__name__,
+                message=str(error),
+                status=error.status,
+                provider_type=error.type,
+                code=error.code,
+                request_id=error.request_id,
+                retry_after=error.retry_after,
+                usage=usage,
+            )
+        return cls(error_type=type(error).__name__, message=str(error), usage=usage)
 
 
 ChunkEvent = TextDelta | ReasoningDelta | Reasoning | ToolCallFragment | ToolCall | Final | StreamReset
@@ -259,5 +345,6 @@ AnyEvent = (
     | Retrying
     | ToolResult
     | FinalResponse
+    | ErrorInfo
 )
-"""Every event type; ``msgspec.json.decode(data, type=AnyEvent)`` decodes any of them."""
+"""Every event type (and ``ErrorInfo``); ``msgspec.json.decode(data, type=AnyEvent)`` decodes any of them."""

@@ -9,9 +9,11 @@
 
 The view shows the text as it streams, reasoning folded under a ``<details>``
 summary, each tool call with its arguments and, once it returns, its result,
-and the usage at the end (or the error). A ``StreamReset`` (the provider resent
-a broken turn) removes what the turn showed so far and puts a "retrying" note
-in its place; the new attempt's output follows it. It subscribes on the notebook's
+and the usage at the end (or the error). A ``Retrying`` (a retry before the
+turn's first event) shows as a note saying why and how long it waits. A
+``StreamReset`` (the provider resent a broken turn) removes what the turn showed
+so far and puts a "retrying" note in its place; the new attempt's output follows
+it. Usage a server did not report is shown as such, never as zeros. It subscribes on the notebook's
 running asyncio loop, so the cell returns at once and the output keeps
 updating; ``view.dispose()`` cancels the stream. ``events_table(events)``
 shows a list of events as a table.
@@ -36,6 +38,7 @@ from rxllm.events import (
     Final,
     FinalResponse,
     ReasoningDelta,
+    Retrying,
     StreamReset,
     TextDelta,
     ToolCall,
@@ -76,6 +79,7 @@ class StreamView:
         self._turn_start = 0  # where the current turn's blocks begin: a StreamReset removes them
         self._tools: dict[str, _ToolBlock] = {}
         self._usage: Usage | None = None
+        self._complete = True  # every request reported its usage
         self._turns = 0
         self._handle: DisplayHandle | None = None
         self._last_update = 0.0
@@ -168,12 +172,16 @@ class StreamView:
             gone = {id(block) for kind, block in discarded if kind == "tool"}
             self._tools = {key: block for key, block in self._tools.items() if id(block) not in gone}
             self._blocks.append(("note", f"retrying: {event.reason}"))
+        elif isinstance(event, Retrying):
+            self._blocks.append(("note", f"retrying in {event.delay:.1f} s: {event.reason}"))
         elif isinstance(event, Final):
             self._turns += 1
-            self._usage = event.usage if self._usage is None else self._usage + event.usage
+            self._usage = Usage.summed((self._usage, event.usage))
+            self._complete = self._complete and event.usage is not None and event.usage_complete
             self._turn_start = len(self._blocks)
         elif isinstance(event, FinalResponse):
             self._usage, self._turns = event.usage, event.turns
+            self._complete = event.usage_complete
 
     def _tool(self, internal_call_id: str, name: str) -> _ToolBlock:
         block = self._tools.get(internal_call_id)
@@ -209,13 +217,16 @@ class StreamView:
             return f"error: {type(self.error).__name__}: {self.error}"
         if self._cancelled:
             return "cancelled"
-        if self.done and self._usage is not None:
-            usage = self._usage
+        if self.done and self._turns:
             turns = f"{self._turns} turn" + ("" if self._turns == 1 else "s")
-            return (
+            usage = self._usage
+            if usage is None:
+                return f"{turns} · usage not reported"
+            shown = (
                 f"{turns} · input {usage.input_tokens} · output {usage.output_tokens} · "
                 f"total {usage.total_tokens} tokens"
             )
+            return shown if self._complete else shown + " (incomplete: a request reported no usage)"
         return None if self.done else "streaming…"
 
     def __repr__(self) -> str:

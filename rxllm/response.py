@@ -3,7 +3,7 @@
 ::
 
     response = run(provider.stream(request).pipe(collect_response()))[0]
-    response.text, response.tool_calls, response.usage.total_tokens
+    response.text, response.tool_calls, response.usage  # None when the server reported none
 """
 
 from __future__ import annotations
@@ -32,17 +32,21 @@ class CompletionResponse(msgspec.Struct, frozen=True, kw_only=True):
     blocks in order of appearance, each a whole ``Reasoning`` (with its signature
     or encrypted content where the provider sent one) standing in for the deltas
     it completes. ``usage``, ``finish_reason``, ``response_id`` and ``model`` come
-    from the turn's ``Final`` (zeros and ``None`` without one).
+    from the turn's ``Final`` (``None`` without one; ``usage`` is ``None`` too when
+    the server reported none). ``usage_complete`` is true only when ``usage``
+    counts every request of the turn: false without usage, or when an attempt a
+    ``StreamReset`` discarded reported none.
     """
 
     text: str = ""
     reasoning: str = ""
     reasoning_blocks: tuple[Reasoning, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()
-    usage: Usage = Usage()
+    usage: Usage | None = None
     finish_reason: str | None = None
     response_id: str | None = None
     model: str | None = None
+    usage_complete: bool = False
 
     def assistant_message(self) -> Message:
         """This turn as a history entry: reasoning blocks, then text, then tool calls.
@@ -159,4 +163,5 @@ class ResponseBuilder:
             finish_reason=end.finish_reason,
             response_id=end.response_id,
             model=end.model,
+            usage_complete=end.usage is not None and end.usage_complete,
         )

@@ -24,16 +24,32 @@ whose ``code`` is one of ``retry_statuses``
 ``StreamTimeoutError`` first_event, idle, total    no: the provider may be working on (and
                                                    billing) the request
 ``StreamTruncatedError`` (clean end without the    no
-end marker), ``ChunkDecodeError``, ``SseError``,
+end marker), ``ChunkDecodeError``, ``SseError``
+(``NotEventStreamError`` too),
 ``ResponseTooLargeError``
 anything after the first event                     no
 =================================================  =========================================
 
-The wait before retry *n* (from 1) is the server's ``Retry-After`` when it sent
-one, else ``min(initial * 2 ** (n - 1), maximum)`` less up to ``jitter`` of it
-at random. A server asking for a longer wait than ``max_retry_after`` is not
-retried: its error is delivered at once, ``retry_after`` on it, rather than
+The wait before the *n*-th failure of a turn is retried (from 1) is the
+server's ``Retry-After`` when it sent one, else ``min(initial * 2 ** (n - 1),
+maximum)`` less up to ``jitter`` of it at random. *n* counts every failure of
+the turn that was retried or resent, of every kind, so an HTTP retry followed by
+a mid-stream resend waits ``initial``, then twice that: the waits grow, they do
+not start over. A server asking for a longer wait than ``max_retry_after`` is
+not retried: its error is delivered at once, ``retry_after`` on it, rather than
 holding the stream for that long or retrying earlier than the server asked.
+
+``retry_turn`` announces each retry before the first event with a
+``Retrying(attempt, delay, reason, status)`` event, emitted before the wait:
+``attempt`` the number the next request will have (the turn's first request is
+1), ``status`` the HTTP status that failed (``None`` for a transport failure or
+an error inside the stream). It is no content: the next attempt is still "before
+the first event", and a ``retry_turn`` downstream of another does not count it
+as delivered. ``retry_before_first_event``, generic over its items, emits none.
+
+An ``on_retry`` callback that raises ends the stream: its observer gets
+``CallbackError("on_retry", error)`` (the original as ``__cause__``), and no
+retry happens.
 
 **Mid-stream resends** (``RetryPolicy(midstream_retries=n)``, the providers'
 ``midstream_retries=n``; off by default). ``retry_turn`` sends the request again,
@@ -52,7 +68,9 @@ table above calls transient
 ``ProviderError`` 4xx other than 408, 409, 429;    never
 non-transient error events
 ``StreamTimeoutError`` first_event, total;         no
-``EventTooLargeError``, ``ResponseTooLargeError``
+``EventTooLargeError``, ``ResponseTooLargeError``,
+``NotEventStreamError`` (the server would answer
+the same way again)
 =================================================  =========================================
 
 Before each resend the observer gets ``StreamReset(attempt, reason)``, meaning
@@ -60,7 +78,7 @@ Before each resend the observer gets ``StreamReset(attempt, reason)``, meaning
 when the resend is decided (before its wait), ``attempt`` the number the next
 request will have (the turn's first request is 1). A failure before the
 attempt's first event that the first table retries stays with ``max_retries``
-and is not announced. The *n*-th resend waits as the *n*-th retry would. When
+and is announced by a ``Retrying``, as any retry before the first event. When
 the budget is spent, the observer gets the last attempt's error, as it is.
 """
 
@@ -75,15 +93,17 @@ from reactivex import Observable, abc
 
 from rxllm._fusion import Link, Stage
 from rxllm.errors import (
+    CallbackError,
     ChunkDecodeError,
     EventTooLargeError,
+    NotEventStreamError,
     ProviderError,
     SseError,
     StreamTimeoutError,
     StreamTruncatedError,
     TransportError,
 )
-from rxllm.events import AssistantEvent, StreamReset
+from rxllm.events import AssistantEvent, Retrying, StreamReset
 from rxllm.timeouts import timer_scheduler
 
 __all__ = [
@@ -213,7 +233,7 @@ class RetryPolicy:
             return "stream ended without its end marker"
         if isinstance(error, ChunkDecodeError):
             return "malformed chunk"
-        if isinstance(error, SseError) and not isinstance(error, EventTooLargeError):
+        if isinstance(error, SseError) and not isinstance(error, EventTooLargeError | NotEventStreamError):
             return "invalid event stream"
         if isinstance(error, StreamTimeoutError):
             return "idle timeout" if error.which == "idle" else None
@@ -221,27 +241,37 @@ class RetryPolicy:
             return "connection failed"
         return None
 
-    def plan(self, error: Exception, retry: int, random: Callable[[], float]) -> tuple[str, float] | None:
-        """``(reason, delay)`` for retry number ``retry`` (from 1) after ``error``, or ``None``: give up."""
+    def plan(
+        self, error: Exception, retry: int, random: Callable[[], float], *, failures: int | None = None
+    ) -> tuple[str, float] | None:
+        """``(reason, delay)`` for retry number ``retry`` (from 1) after ``error``, or ``None``: give up.
+
+        ``failures`` is the number of the turn's failures so far, this one included,
+        which sets the backoff (``retry`` when not given); ``retry`` counts against
+        ``max_retries``.
+        """
         if retry > self.max_retries:
             return None
-        return self._delayed(self.reason(error), error, retry, random)
+        return self._delayed(self.reason(error), error, failures or retry, random)
 
     def plan_resend(
-        self, error: Exception, resend: int, random: Callable[[], float]
+        self, error: Exception, resend: int, random: Callable[[], float], *, failures: int | None = None
     ) -> tuple[str, float] | None:
-        """``(reason, delay)`` for mid-stream resend number ``resend`` (from 1), or ``None``: give up."""
+        """``(reason, delay)`` for mid-stream resend number ``resend`` (from 1), or ``None``: give up.
+
+        ``failures`` as for ``plan``; ``resend`` counts against ``midstream_retries``.
+        """
         if resend > self.midstream_retries:
             return None
-        return self._delayed(self.resend_reason(error), error, resend, random)
+        return self._delayed(self.resend_reason(error), error, failures or resend, random)
 
     def _delayed(
-        self, reason: str | None, error: Exception, retry: int, random: Callable[[], float]
+        self, reason: str | None, error: Exception, failures: int, random: Callable[[], float]
     ) -> tuple[str, float] | None:
         if reason is None:
             return None
         retry_after = error.retry_after if isinstance(error, ProviderError) else None
-        delay = self.backoff.wait(retry, retry_after, random)
+        delay = self.backoff.wait(failures, retry_after, random)
         if delay is None:
             return None
         if retry_after is not None:
@@ -284,27 +314,35 @@ def retry_turn(
     random: Callable[[], float] = _random.random,
     scheduler: abc.SchedulerBase | None = None,
 ) -> Callable[[Observable[AssistantEvent]], Observable[AssistantEvent]]:
-    """``retry_before_first_event``, plus up to ``policy.midstream_retries`` resends mid-stream.
+    """``retry_before_first_event`` announcing each retry, plus up to ``policy.midstream_retries`` resends.
 
-    After the source failed in a way ``RetryPolicy.resend_reason`` accepts
-    (and that is not a retry before the first event), it emits
-    ``StreamReset(attempt, reason)`` at once and re-subscribes after the backoff;
-    observers discard what the turn delivered before the reset. With
-    ``midstream_retries=0`` it is ``retry_before_first_event``.
+    Before each wait of a retry before the first event it emits
+    ``Retrying(attempt, delay, reason, status)``. After the source failed in a
+    way ``RetryPolicy.resend_reason`` accepts (and that is not a retry before the
+    first event), it emits ``StreamReset(attempt, reason)`` at once and
+    re-subscribes after the backoff; observers discard what the turn delivered
+    before the reset. With ``midstream_retries=0`` it never resends.
 
     .. marble::
         :alt: retry_turn
 
-        first subscription:   -a-b-#        (connection lost)
-        second, after 2:              -c-d-|
+        first subscription:   #             (HTTP 503)
+        second, after 2:        -a-b-#      (connection lost)
+        third, after 4:                  -c-d-|
         [ retry_turn(RetryPolicy(midstream_retries=1, backoff=Backoff(initial=2, jitter=0))) ]
-        -a-b-R---c-d-|      R = StreamReset(attempt=2, reason="connection lost mid-stream")
+        w--a-b-R----c-d-|   w = Retrying(attempt=2, delay=2, reason="HTTP 503", status=503),
+                            R = StreamReset(attempt=3, reason="connection lost mid-stream")
     """
-    return _retrying(policy, _reset, on_retry, random, scheduler)
+    return _retrying(policy, _reset, on_retry, random, scheduler, announce=_announce)
 
 
 def _reset(attempt: int, reason: str) -> AssistantEvent:
     return StreamReset(attempt=attempt, reason=reason)
+
+
+def _announce(attempt: int, delay: float, reason: str, error: Exception) -> AssistantEvent:
+    status = error.status if isinstance(error, ProviderError) else None
+    return Retrying(attempt=attempt, delay=delay, reason=reason, status=status)
 
 
 def _retrying(
@@ -313,9 +351,14 @@ def _retrying(
     on_retry: Callable[[Retry], None] | None,
     random: Callable[[], float],
     scheduler: abc.SchedulerBase | None,
+    *,
+    announce: Callable[[int, float, str, Exception], Any] | None = None,
 ) -> Callable[[Observable[Any]], Observable[Any]]:
-    """The operator behind both: ``reset`` makes the item announcing a resend (``None``: no resends)."""
-    rules = _Rules(policy, reset if policy.midstream_retries > 0 else None, on_retry, random, scheduler)
+    """The operator behind both: ``reset`` makes the item announcing a resend (``None``: no resends),
+    ``announce`` the item announcing a retry before the first event (``None``: none)."""
+    rules = _Rules(
+        policy, reset if policy.midstream_retries > 0 else None, on_retry, random, scheduler, announce
+    )
 
     def link(observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None) -> _Retrying:
         return _Retrying(observer, rules, scheduler_)
@@ -329,7 +372,7 @@ def _retrying(
 class _Rules:
     """One retry operator's settings, shared by its subscriptions."""
 
-    __slots__ = ("on_retry", "policy", "random", "reset", "scheduler")
+    __slots__ = ("announce", "on_retry", "policy", "random", "reset", "scheduler")
 
     def __init__(
         self,
@@ -338,12 +381,14 @@ class _Rules:
         on_retry: Callable[[Retry], None] | None,
         random: Callable[[], float],
         scheduler: abc.SchedulerBase | None,
+        announce: Callable[[int, float, str, Exception], Any] | None,
     ) -> None:
         self.policy = policy
         self.reset = reset
         self.on_retry = on_retry
         self.random = random
         self.scheduler = scheduler
+        self.announce = announce
 
 
 class _Retrying(Link[Any, Any]):
@@ -377,7 +422,9 @@ class _Retrying(Link[Any, Any]):
 
     def on_next(self, item: Any) -> None:
         if not self.stopped:
-            self.delivered = True
+            # An upstream retry's announcement is no content: the attempt is still before its first event.
+            if not self.delivered and type(item) is not Retrying:
+                self.delivered = True
             self.observer.on_next(item)
 
     def on_error(self, error: Exception) -> None:
@@ -385,25 +432,30 @@ class _Retrying(Link[Any, Any]):
             return
         rules = self.rules
         policy = rules.policy
+        failures = self.retries + self.resends + 1  # the backoff grows over every kind of failure
         if not self.delivered and policy.reason(error) is not None:
-            planned = policy.plan(error, self.retries + 1, rules.random)
+            planned = policy.plan(error, self.retries + 1, rules.random, failures=failures)
             if planned is None:
                 super().on_error(error)
                 return
             self.retries += 1
             reason, delay = planned
-            if rules.on_retry is not None:
-                rules.on_retry(Retry(self.retries, policy.max_retries, reason, delay, error))
+            if not self._heard(Retry(self.retries, policy.max_retries, reason, delay, error)):
+                return
+            if rules.announce is not None:
+                self.observer.on_next(rules.announce(1 + self.retries + self.resends, delay, reason, error))
+                if self.stopped:
+                    return
         elif rules.reset is not None:
-            planned = policy.plan_resend(error, self.resends + 1, rules.random)
+            planned = policy.plan_resend(error, self.resends + 1, rules.random, failures=failures)
             if planned is None:
                 super().on_error(error)
                 return
             self.resends += 1
             reason, delay = planned
-            if rules.on_retry is not None:
-                budget = policy.midstream_retries
-                rules.on_retry(Retry(self.resends, budget, reason, delay, error, midstream=True))
+            budget = policy.midstream_retries
+            if not self._heard(Retry(self.resends, budget, reason, delay, error, midstream=True)):
+                return
             self.observer.on_next(rules.reset(1 + self.retries + self.resends, reason))
             if self.stopped:
                 return
@@ -413,6 +465,18 @@ class _Retrying(Link[Any, Any]):
         # The scheduler is found only when a retry needs it: most turns never retry.
         timers, _now = timer_scheduler(rules.scheduler or self.scheduler)
         self.timer = timers.schedule_relative(delay, self._attempt)
+
+    def _heard(self, retry: Retry) -> bool:
+        """Tell ``on_retry``; when it raises, end the stream with ``CallbackError`` and say so (false)."""
+        on_retry = self.rules.on_retry
+        if on_retry is None:
+            return True
+        try:
+            on_retry(retry)
+        except Exception as exc:  # noqa: BLE001 - a user's callback failing ends the stream, loud
+            super().on_error(CallbackError("on_retry", exc))
+            return False
+        return True
 
     def dispose(self) -> None:
         super().dispose()

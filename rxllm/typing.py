@@ -68,7 +68,7 @@ class Dialect(Protocol):
 
     @property
     def end_of_turn(self) -> str:
-        """What a whole turn ends with, for truncation messages (``"[DONE] or a finish reason"``)."""
+        """What a whole turn ends with, for truncation messages (``"message_stop"``)."""
         ...
 
     def parser(self) -> ChunkParser: ...

@@ -14,13 +14,18 @@ from reactivex.subject import Subject
 
 from rxllm import (
     Agent,
+    CompletionResponse,
     Final,
     FinalResponse,
     Hook,
     MaxTurnsError,
     Message,
+    OverloadedError,
     PromptCancelledError,
+    Retrying,
     Skip,
+    StreamReset,
+    StreamTruncatedError,
     Terminate,
     TextDelta,
     ToolCall,
@@ -32,6 +37,9 @@ from rxllm import (
 from rxllm.messages import ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from rxllm.operators import agent as agent_operator
 from rxllm.providers.openai import OpenAIChat
+from rxllm.retry import Backoff
+from rxllm.testing import Call, ScriptedServer, Turn, sse_bytes
+from rxllm.testing import Reply as ScriptedReply
 
 
 @tool
@@ -647,3 +655,174 @@ async def test_a_raising_tool_logs_its_traceback(
         "error.type": "ValueError",
     }
     assert "Traceback" in str(message) and "ValueError: cannot handle 3" in str(message)
+
+
+# -- usage, honestly: summed where reported, unknown where not -----------------------------------
+
+
+def _usage(prompt: int, completion: int) -> Usage:
+    return Usage(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
+
+
+async def test_a_run_whose_every_turn_reported_usage_is_complete(
+    sse_server: Any, openai: Callable[[str], OpenAIChat]
+) -> None:
+    server = await sse_server(WEATHER_TURNS)
+    result = await collect_events(Agent(openai(server.base_url), tools=[get_weather]).stream_prompt("Paris?"))
+    final = result.events[-1]
+    assert isinstance(final, FinalResponse)
+    assert (final.usage, final.usage_complete) == (_usage(130, 21), True)
+
+
+async def test_a_turn_without_usage_makes_the_run_incomplete_not_cheaper(
+    sse_server: Any, openai: Callable[[str], OpenAIChat]
+) -> None:
+    # The second turn's server sends no usage chunk (but [DONE]): the run's usage is what was reported.
+    silent = [piece for piece in text_turn("Sunny.") if b'"usage":{' not in piece]
+    server = await sse_server([WEATHER_TURNS[0], Reply(silent)])
+    result = await collect_events(Agent(openai(server.base_url), tools=[get_weather]).stream_prompt("Paris?"))
+    finals = of_type(result, Final)
+    assert [final.usage for final in finals] == [_usage(50, 12), None]
+    final = result.events[-1]
+    assert isinstance(final, FinalResponse)
+    assert (final.text, final.turns, final.usage, final.usage_complete) == (
+        "Sunny.",
+        2,
+        _usage(50, 12),
+        False,
+    )
+
+
+async def test_max_turns_error_carries_the_runs_usage(
+    sse_server: Any, openai: Callable[[str], OpenAIChat]
+) -> None:
+    server = await sse_server(Reply(tool_turn(("call_w", "get_weather", '{"city": "Rome"}'), usage=(40, 7))))
+    agent = Agent(openai(server.base_url), tools=[get_weather], max_turns=2)
+    result = await collect_events(agent.stream_prompt("Loop."))
+    assert isinstance(result.error, MaxTurnsError)
+    assert result.error.usage == _usage(80, 14)
+    assert len(server.requests) == 2
+
+
+async def test_max_turns_zero_carries_no_usage(sse_server: Any, openai: Callable[[str], OpenAIChat]) -> None:
+    server = await sse_server(WEATHER_TURNS)
+    result = await collect_events(Agent(openai(server.base_url), max_turns=0).stream_prompt("Hi"))
+    assert isinstance(result.error, MaxTurnsError) and result.error.usage is None
+    assert server.requests == []
+
+
+async def test_prompt_cancelled_carries_the_completed_turns_usage(
+    sse_server: Any, openai: Callable[[str], OpenAIChat]
+) -> None:
+    class StopBeforeTheSecondRequest(Hook):
+        calls = 0
+
+        async def on_completion_call(self, prompt: str, history: Any) -> Terminate | None:
+            self.calls += 1
+            return Terminate("enough") if self.calls == 2 else None
+
+    server = await sse_server(WEATHER_TURNS)
+    agent = Agent(openai(server.base_url), tools=[get_weather])
+    result = await collect_events(agent.stream_prompt("Paris?", hook=StopBeforeTheSecondRequest()))
+    assert isinstance(result.error, PromptCancelledError)
+    assert result.error.usage == _usage(50, 12)
+    assert len(server.requests) == 1
+
+
+async def test_a_mid_turn_error_carries_the_earlier_turns_and_what_its_turn_reported() -> None:
+    # Anthropic reports input tokens on message_start: a turn that then fails has billed them.
+    first = Turn(calls=[Call("clock", {"tz": "UTC"}, id="toolu_1")], usage=_usage(30, 6))
+    second = sse_bytes(Turn(text=["It is ", "noon."], usage=_usage(44, 3)), "anthropic")
+    overloaded = (
+        b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+    )
+    text_at = next(i for i, piece in enumerate(second) if b"It is " in piece)
+    async with ScriptedServer(
+        [first, ScriptedReply(pieces=[*second[: text_at + 1], overloaded])], dialect="anthropic"
+    ) as server:
+        async with server.provider() as model:
+            result = await collect_events(Agent(model, tools=[clock]).stream_prompt("Time?"))
+    error = result.error
+    assert type(error) is OverloadedError
+    # Turn 1's usage, plus turn 2's message_start report (input 44, output 1 so far).
+    assert error.usage == _usage(30, 6) + _usage(44, 1)
+    assert (
+        str(error)
+        == f"error in stream: Overloaded (type=overloaded_error) [POST {server.origin}/v1/messages]"
+    )
+    assert len(server.requests) == 2
+
+
+async def test_a_chat_turn_cut_after_its_finish_reason_never_runs_its_tools(
+    sse_server: Any, openai: Callable[[str], OpenAIChat]
+) -> None:
+    ran: list[str] = []
+
+    @tool
+    def record(text: str) -> str:
+        """Record."""
+        ran.append(text)
+        return "ok"
+
+    whole = tool_turn(("call_r", "record", '{"text": "abc"}'))
+    cut = whole[:-2]  # the finish reason arrived; the usage chunk and [DONE] did not
+    server = await sse_server(Reply(cut))
+    result = await collect_events(Agent(openai(server.base_url), tools=[record]).stream_prompt("go"))
+    assert ran == []
+    assert of_type(result, ToolResult) == []
+    error = result.error
+    assert isinstance(error, StreamTruncatedError)
+    (call,) = of_type(result, ToolCall)  # shown as it arrived; never run
+    assert (call.id, call.name, call.arguments) == ("call_r", "record", {"text": "abc"})
+    assert error.partial == CompletionResponse(
+        tool_calls=(call,), finish_reason="tool_calls", response_id=RESPONSE_ID, model=MODEL
+    )
+    assert len(server.requests) == 1
+
+
+async def test_a_chat_turn_cut_after_its_finish_reason_is_resent_and_its_tools_run_once(
+    sse_server: Any, closing: Closing
+) -> None:
+    ran: list[str] = []
+
+    @tool
+    def record(text: str) -> str:
+        """Record."""
+        ran.append(text)
+        return "ok"
+
+    whole = tool_turn(("call_r", "record", '{"text": "abc"}'), usage=(20, 4))
+    server = await sse_server([Reply(whole[:-2]), Reply(whole), Reply(text_turn("Done.", usage=(30, 2)))])
+    model = closing(OpenAIChat(MODEL, base_url=server.base_url, midstream_retries=1))
+    result = await collect_events(Agent(model, tools=[record]).stream_prompt("go"))
+    assert ran == ["abc"]
+    resets = [event for event in result.events if isinstance(event, StreamReset)]
+    assert resets == [StreamReset(attempt=2, reason="stream ended without its end marker")]
+    final = result.events[-1]
+    assert isinstance(final, FinalResponse)
+    # The cut attempt reported no usage: the run's usage is a lower bound, and says so.
+    assert (final.usage, final.usage_complete) == (_usage(50, 6), False)
+    assert len(server.requests) == 3
+
+
+async def test_retrying_passes_through_the_agent_and_changes_nothing_else(
+    sse_server: Any, closing: Closing
+) -> None:
+    busy = Reply(
+        status=503, body=b'{"error": {"message": "busy"}}', headers={"content-type": "application/json"}
+    )
+    server = await sse_server([busy, *WEATHER_TURNS])
+    model = closing(OpenAIChat(MODEL, base_url=server.base_url, backoff=Backoff(initial=0.01, jitter=0)))
+    result = await collect_events(Agent(model, tools=[get_weather]).stream_prompt("Paris?"))
+    assert result.events[0] == Retrying(attempt=2, delay=0.01, reason="HTTP 503", status=503)
+    assert sum(isinstance(event, Retrying) for event in result.events) == 1
+    final = result.events[-1]
+    assert isinstance(final, FinalResponse)
+    assert (final.text, final.turns, final.usage, final.usage_complete) == (
+        "It is sunny in Paris.",
+        2,
+        _usage(130, 21),
+        True,
+    )
+    assert [message.role for message in final.history] == ["user", "assistant", "tool", "assistant"]
+    assert len(server.requests) == 3

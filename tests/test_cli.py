@@ -20,9 +20,11 @@ import pytest
 from rxllm.cli import Console, calculator_tool, clock_tool, demo, main
 from rxllm.events import (
     AnyEvent,
+    ErrorInfo,
     Final,
     FinalResponse,
     ReasoningDelta,
+    Retrying,
     StreamReset,
     TextDelta,
     ToolCall,
@@ -157,7 +159,8 @@ def test_chat_reports_the_providers_own_error() -> None:
         argv = ["chat", "Hi", "--model", "m9", "--base-url", server.base_url]
         assert main(argv, out=io.StringIO(), err=err) == 1
     assert err.getvalue() == (
-        "rxllm: ProviderError: HTTP 404: The model `m9` does not exist (type=invalid_request_error)\n"
+        "rxllm: NotFoundError: HTTP 404: The model `m9` does not exist (type=invalid_request_error)"
+        f" [POST {server.base_url}/chat/completions]\n"
     )
 
 
@@ -321,7 +324,8 @@ def test_chat_midstream_retries_resends_a_broken_turn() -> None:
         assert main(argv, out=out, err=err) == 0
     assert out.getvalue() == (
         "Hello\n[retrying: stream ended without its end marker; what follows replaces the above]\n"
-        "Hello, Ada.\n\n[usage] 1 turn · input 10 · output 5 · total 15 tokens (reasoning 0, cached 0)\n"
+        "Hello, Ada.\n\n[usage] 1 turn · input 10 · output 5 · total 15 tokens (reasoning 0, cached 0)"
+        " · incomplete: a request reported no usage\n"  # the cut attempt never sent its usage chunk
     )
     assert len(server.requests) == 2
 
@@ -334,3 +338,47 @@ def test_chat_without_midstream_retries_reports_the_truncation() -> None:
     assert out.getvalue() == "Hello\n"
     assert err.getvalue().startswith("rxllm: StreamTruncatedError: ")
     assert len(server.requests) == 1
+
+
+def test_chat_json_ends_a_failed_run_with_its_error_info() -> None:
+    body = b'{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}'
+    with ScriptedServer([Reply(status=429, body=body)] * 3) as server:
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["chat", "Hi", "--model", "m1", "--base-url", server.base_url, "--json"]
+        assert main(argv, out=out, err=err) == 1
+    lines = out.getvalue().splitlines()
+    # Two retries announced, then the error as the last line; stderr says it in words as before.
+    assert [msgspec.json.decode(line)["type"] for line in lines] == ["retrying", "retrying", "error"]
+    info = msgspec.json.decode(lines[-1], type=AnyEvent)
+    url = f"{server.base_url}/chat/completions"
+    message = f"HTTP 429: Rate limit reached (type=requests, code=rate_limit_exceeded) [POST {url}]"
+    assert info == ErrorInfo(
+        error_type="RateLimitError",
+        message=message,
+        status=429,
+        provider_type="requests",
+        code="rate_limit_exceeded",
+    )
+    assert err.getvalue() == f"rxllm: RateLimitError: {message}\n"
+    assert len(server.requests) == 3
+
+
+def test_console_shows_a_retry_before_the_first_event_as_a_line() -> None:
+    out = io.StringIO()
+    console = Console(out)
+    console.show(Retrying(attempt=2, delay=0.4375, reason="HTTP 503", status=503))
+    console.show(Retrying(attempt=3, delay=2.0, reason="HTTP 429, Retry-After 2 s", status=429))
+    console.show(TextDelta(text="Hi"))
+    console.close()
+    assert (
+        out.getvalue() == "[retrying in 0.44 s: HTTP 503]\n[retrying in 2 s: HTTP 429, Retry-After 2 s]\nHi\n"
+    )
+
+
+def test_console_says_when_the_usage_is_incomplete() -> None:
+    out = io.StringIO()
+    Console(out).show(FinalResponse(text="", turns=1, usage_complete=False))
+    assert out.getvalue() == (
+        "\n[usage] 1 turn · input 0 · output 0 · total 0 tokens (reasoning 0, cached 0)"
+        " · incomplete: a request reported no usage\n"
+    )

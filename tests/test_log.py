@@ -119,8 +119,8 @@ async def test_a_failure_is_logged_with_its_error_type(
         result = await collect_events(chat.stream(HELLO))
     assert result.error is not None
     end = records(sink)[-1]
-    assert end["message"] == f"{MODEL} stream failed: ProviderError"
-    assert end["extra"]["error.type"] == "ProviderError"
+    assert end["message"] == f"{MODEL} stream failed: AuthenticationError"
+    assert end["extra"]["error.type"] == "AuthenticationError"
 
 
 def test_log_tool_call_for_the_agent(sink: list[Any]) -> None:

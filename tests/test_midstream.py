@@ -27,8 +27,11 @@ from fault_server import (
 
 from rxllm import Agent, FinalResponse, Hook, PauseControl, Terminate, tool
 from rxllm.errors import (
+    BadRequestError,
     ChunkDecodeError,
     EventTooLargeError,
+    InternalServerError,
+    OverloadedError,
     PromptCancelledError,
     ProviderError,
     RxLLMError,
@@ -38,6 +41,7 @@ from rxllm.errors import (
 )
 from rxllm.events import (
     Final,
+    Retrying,
     StreamReset,
     TextDelta,
     ToolCall,
@@ -59,10 +63,11 @@ from rxllm.timeouts import Timeouts
 __all__ = ["fault_server"]
 
 HELLO = CompletionRequest([Message.user("Hello")])
-FAST = Backoff(initial=0.01, maximum=0.02)
+FAST = Backoff(initial=0.01, maximum=0.02, jitter=0)
 PARTIAL = text_stream("Hel", "lo")[:2]  # the role chunk and "Hel"
 GOOD = text_stream("Good", "bye")
-FINAL = Final(finish_reason="stop", response_id="chatcmpl-1", model=MODEL)
+# GOOD reports no usage (no usage chunk), nor does any broken attempt here: unknown, so not complete.
+FINAL = Final(finish_reason="stop", response_id="chatcmpl-1", model=MODEL, usage_complete=False)
 GOOD_EVENTS = [TextDelta(text="Good"), TextDelta(text="bye"), FINAL]
 BROKEN = b'data: {"choices": [{"delta": \n\n'
 
@@ -108,19 +113,19 @@ FAULTS: dict[str, tuple[Step, str, type[Exception], dict[str, Any]]] = {
     "overloaded error event": (
         Step(pieces=[*PARTIAL, in_stream_error("Upstream overloaded", "overloaded_error", "529")]),
         "overloaded_error in the stream",
-        ProviderError,
+        OverloadedError,
         {},
     ),
     "server error event": (
         Step(pieces=[*PARTIAL, in_stream_error("boom", "server_error")]),
         "server_error in the stream",
-        ProviderError,
+        InternalServerError,
         {},
     ),
     "error event with a status code": (
         Step(pieces=[*PARTIAL, in_stream_error("Service unavailable", "upstream", "503")]),
         "error 503 in the stream (upstream)",
-        ProviderError,
+        InternalServerError,
         {},
     ),
 }
@@ -197,7 +202,7 @@ async def test_the_last_attempts_error_is_delivered_as_it_is(
 @pytest.mark.parametrize(
     ("step", "error_type"),
     [
-        (Step(pieces=[*PARTIAL, in_stream_error("bad schema", "invalid_request_error")]), ProviderError),
+        (Step(pieces=[*PARTIAL, in_stream_error("bad schema", "invalid_request_error")]), BadRequestError),
         (Step(pieces=[*PARTIAL, chat_chunk({"content": "x" * 5000})]), EventTooLargeError),
     ],
     ids=["non-transient error event", "oversized event"],
@@ -238,6 +243,7 @@ async def test_a_transient_status_on_the_resend_is_retried_without_another_reset
     assert result.events == [
         TextDelta(text="Hel"),
         StreamReset(attempt=2, reason="connection lost mid-stream"),
+        Retrying(attempt=3, delay=0.0, reason=f"HTTP {status}, Retry-After 0 s", status=status),
         *GOOD_EVENTS,
     ]
     assert server.request_count == 3
@@ -246,11 +252,13 @@ async def test_a_transient_status_on_the_resend_is_retried_without_another_reset
 async def test_failures_before_the_first_event_keep_their_own_budget(
     fault_server: StartFaultServer, chat: Chat
 ) -> None:
-    # Two 503s use max_retries=2 (no reset); the drop after content uses the one resend.
+    # Two 503s use max_retries=2 (announced by Retrying); the drop after content uses the one resend.
     busy = Step(status=503, body=b"busy")
     server = await fault_server(busy, busy, Step(pieces=PARTIAL, ending="drop"), Step(pieces=GOOD))
     result = await collect_events(chat(server, midstream_retries=1).stream(HELLO))
     assert result.events == [
+        Retrying(attempt=2, delay=0.01, reason="HTTP 503", status=503),
+        Retrying(attempt=3, delay=0.02, reason="HTTP 503", status=503),
         TextDelta(text="Hel"),
         StreamReset(attempt=4, reason="connection lost mid-stream"),
         *GOOD_EVENTS,
@@ -421,9 +429,15 @@ async def test_every_provider_resends_a_dropped_stream(fault_server: StartFaultS
     final = result.events[-1]
     assert isinstance(final, Final) and result.completed
     # Anthropic reports usage on message_start (input, and output 1 so far): the dropped attempt's
-    # report counts too. The others report usage at the end only.
-    spent = Usage(input_tokens=20, output_tokens=1, total_tokens=21) if dialect == "anthropic" else Usage()
-    assert final.usage == spent + TURN.usage
+    # report counts too.
+    # The others report usage at the end only: the dropped attempt reported none, and the Final says so.
+    assert TURN.usage is not None
+    if dialect == "anthropic":
+        assert final.usage == Usage(input_tokens=20, output_tokens=1, total_tokens=21) + TURN.usage
+        assert final.usage_complete
+    else:
+        assert final.usage == TURN.usage
+        assert not final.usage_complete
     assert server.request_count == 2
 
 
@@ -625,3 +639,23 @@ async def test_the_agent_sees_every_attempts_usage(fault_server: StartFaultServe
 def test_errors_are_rxllm_errors() -> None:
     for _step, _reason, error_type, _options in FAULTS.values():
         assert issubclass(error_type, RxLLMError)
+
+
+async def test_the_backoff_grows_across_retries_and_resends_of_one_turn(
+    fault_server: StartFaultServer,
+) -> None:
+    # A 503, a drop after content, a 503 again: failures 1, 2 and 3 of the turn wait 0.01, 0.02, 0.04 s,
+    # one count for every kind (the resend's wait is the second).
+    busy = Step(status=503, body=b"busy")
+    server = await fault_server(busy, Step(pieces=PARTIAL, ending="drop"), busy, Step(pieces=GOOD))
+    backoff = Backoff(initial=0.01, maximum=1.0, jitter=0)
+    async with OpenAIChat(MODEL, base_url=server.base_url, backoff=backoff, midstream_retries=1) as model:
+        result = await collect_events(model.stream(HELLO))
+    assert result.events == [
+        Retrying(attempt=2, delay=0.01, reason="HTTP 503", status=503),
+        TextDelta(text="Hel"),
+        StreamReset(attempt=3, reason="connection lost mid-stream"),
+        Retrying(attempt=4, delay=0.04, reason="HTTP 503", status=503),
+        *GOOD_EVENTS,
+    ]
+    assert server.request_count == 4

@@ -11,7 +11,17 @@ import reactivex
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
-from rxllm import Agent, ProviderError, StreamReset, TextDelta, ToolCallDelta, tool
+from rxllm import (
+    Agent,
+    CompletionRequest,
+    Message,
+    ProviderError,
+    Retrying,
+    StreamReset,
+    TextDelta,
+    ToolCallDelta,
+    tool,
+)
 from rxllm.notebook import display_stream, events_table
 from rxllm.testing import Call, ScriptedModel, Turn
 
@@ -143,9 +153,35 @@ async def test_a_stream_reset_replaces_the_turns_output_with_a_note(published: l
         '[tool call] clock {"tz":"UTC"} → 12:00 in UTC\n'
         "[retrying: connection lost mid-stream]\n"
         "It is noon.\n"
-        "[2 turns · input 10 · output 5 · total 15 tokens]"
+        # The scripted second turn is events with no usage: unknown, and the status says so.
+        "[2 turns · input 10 · output 5 · total 15 tokens (incomplete: a request reported no usage)]"
     )
     assert (
         '<div style="opacity: 0.6; color: #a60">↻ retrying: connection lost mid-stream</div>'
         '<div style="white-space: pre-wrap">It is noon.</div>'
     ) in published[-1]["data"]["text/html"]
+
+
+async def test_a_retry_before_the_first_event_shows_as_a_note(published: list[dict[str, Any]]) -> None:
+    retrying = Retrying(attempt=2, delay=0.5, reason="HTTP 503", status=503)
+    model = ScriptedModel([[retrying, TextDelta(text="Hi.")]])
+    view = display_stream(Agent(model).stream_prompt("Hello"), min_interval=0)
+    events = await view
+    assert events[0] == retrying
+    texts = [output["data"]["text/plain"] for output in published]
+    assert texts[1] == "[retrying in 0.5 s: HTTP 503]\n[streaming…]", "shown as soon as it arrives"
+    assert texts[-1] == (
+        "[retrying in 0.5 s: HTTP 503]\nHi.\n[1 turn · input 0 · output 0 · total 0 tokens"
+        " (incomplete: a request reported no usage)]"
+    )
+    assert (
+        '<div style="opacity: 0.6; color: #a60">↻ retrying in 0.5 s: HTTP 503</div>'
+        in (published[-1]["data"]["text/html"])
+    )
+
+
+async def test_a_stream_whose_usage_was_not_reported_says_so(published: list[dict[str, Any]]) -> None:
+    model = ScriptedModel([Turn(text=["Hi."], usage=None)])
+    view = display_stream(model.stream(CompletionRequest([Message.user("Hello")])), min_interval=0)
+    await view
+    assert published[-1]["data"]["text/plain"] == "Hi.\n[1 turn · usage not reported]"

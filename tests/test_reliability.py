@@ -27,28 +27,43 @@ from fault_server import (
 )
 
 from rxllm.errors import (
+    AuthenticationError,
+    BadRequestError,
     ChunkDecodeError,
     EventTooLargeError,
+    InternalServerError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
     ProviderError,
     ResponseTooLargeError,
     StreamTimeoutError,
     StreamTruncatedError,
     TransportError,
+    UnprocessableEntityError,
 )
-from rxllm.events import Final, TextDelta
+from rxllm.events import Final, Retrying, TextDelta
 from rxllm.messages import Message
 from rxllm.providers.openai import OpenAIChat
 from rxllm.request import CompletionRequest
+from rxllm.response import CompletionResponse
 from rxllm.retry import Backoff
 from rxllm.timeouts import Timeouts
 
 __all__ = ["fault_server"]
 
 HELLO = CompletionRequest([Message.user("Hello")])
-FAST = Backoff(initial=0.01, maximum=0.02)
-WHOLE = text_stream("Hel", "lo")
-FINAL = Final(finish_reason="stop", response_id="chatcmpl-1", model=MODEL)
+FAST = Backoff(initial=0.01, maximum=0.02, jitter=0)  # waits 0.01 s, then 0.02 s: exact Retrying events
+WHOLE = text_stream("Hel", "lo")  # [DONE] and no usage chunk: usage unknown, never zeros
+FINAL = Final(finish_reason="stop", response_id="chatcmpl-1", model=MODEL, usage_complete=False)
 EVENTS = [TextDelta(text="Hel"), TextDelta(text="lo"), FINAL]
+LOST = "connection failed"
+
+
+def retrying(attempt: int, reason: str, status: int | None = None, *, delay: float | None = None) -> Retrying:
+    """The ``Retrying`` before request ``attempt``, waiting as ``FAST`` does (or ``delay``)."""
+    wait = delay if delay is not None else min(0.01 * 2 ** (attempt - 2), 0.02)
+    return Retrying(attempt=attempt, delay=wait, reason=reason, status=status)
 
 
 @pytest.fixture
@@ -66,16 +81,17 @@ Chat = Callable[..., OpenAIChat]
 async def test_drop_before_the_first_byte_then_success(fault_server: StartFaultServer, chat: Chat) -> None:
     server = await fault_server(Step(drop_at_once=True), Step(pieces=WHOLE))
     result = await collect_events(chat(server).stream(HELLO))
-    assert (result.events, result.completed) == (EVENTS, True)
+    assert (result.events, result.completed) == ([retrying(2, LOST), *EVENTS], True)
     assert server.request_count == 2
 
 
 async def test_drop_before_the_first_byte_every_time(fault_server: StartFaultServer, chat: Chat) -> None:
     server = await fault_server(Step(drop_at_once=True))
     result = await collect_events(chat(server).stream(HELLO))
-    assert result.events == []
+    assert result.events == [retrying(2, LOST), retrying(3, LOST)]
     assert isinstance(result.error, TransportError)
-    assert str(result.error).startswith(f"could not reach {server.base_url}/chat/completions: ")
+    assert str(result.error).startswith("could not reach the server: ")
+    assert str(result.error).endswith(f" [POST {server.base_url}/chat/completions]")
     assert server.request_count == 3
 
 
@@ -87,7 +103,9 @@ async def test_drop_mid_stream_after_content_is_not_retried(
     assert result.events == [TextDelta(text="Hel")]
     assert isinstance(result.error, StreamTruncatedError)
     assert result.error.connection_lost
-    assert str(result.error).startswith("the connection dropped mid-stream")
+    url = f"{server.base_url}/chat/completions"
+    assert str(result.error) == f"connection dropped mid-stream (ClientPayloadError) [POST {url}]"
+    assert result.error.partial == CompletionResponse(text="Hel")
     assert server.request_count == 1
 
 
@@ -97,7 +115,8 @@ async def test_drop_mid_stream_before_any_event_is_retried(
     # The role chunk gives no user-visible event: nothing was delivered, so a retry duplicates nothing.
     server = await fault_server(Step(pieces=[ROLE, WHOLE[1][:20]], ending="drop"), Step(pieces=WHOLE))
     result = await collect_events(chat(server).stream(HELLO))
-    assert (result.events, result.completed) == (EVENTS, True)
+    lost = retrying(2, "connection lost before the first event")
+    assert (result.events, result.completed) == ([lost, *EVENTS], True)
     assert server.request_count == 2
 
 
@@ -111,7 +130,8 @@ async def test_429_with_retry_after_then_success(fault_server: StartFaultServer,
     server = await fault_server(limited, Step(pieces=WHOLE))
     started = time.monotonic()
     result = await collect_events(chat(server).stream(HELLO))
-    assert (result.events, result.completed) == (EVENTS, True)
+    wait = retrying(2, "HTTP 429 (requests), Retry-After 0.3 s", 429, delay=0.3)
+    assert (result.events, result.completed) == ([wait, *EVENTS], True)
     assert server.request_count == 2
     assert time.monotonic() - started >= 0.3, "Retry-After is honoured, not the (shorter) backoff"
 
@@ -121,7 +141,8 @@ async def test_429_with_retry_after_ms(fault_server: StartFaultServer, chat: Cha
     server = await fault_server(limited, Step(pieces=WHOLE))
     started = time.monotonic()
     result = await collect_events(chat(server).stream(HELLO))
-    assert (result.events, result.completed) == (EVENTS, True)
+    wait = retrying(2, "HTTP 429, Retry-After 0.25 s", 429, delay=0.25)
+    assert (result.events, result.completed) == ([wait, *EVENTS], True)
     assert server.request_count == 2
     assert time.monotonic() - started >= 0.25
 
@@ -147,16 +168,21 @@ async def test_503_twice_then_success(fault_server: StartFaultServer, chat: Chat
     )
     server = await fault_server(unavailable, unavailable, Step(pieces=WHOLE))
     result = await collect_events(chat(server).stream(HELLO))
-    assert (result.events, result.completed) == (EVENTS, True)
+    busy = "HTTP 503 (server_error)"
+    assert (result.events, result.completed) == (
+        [retrying(2, busy, 503), retrying(3, busy, 503), *EVENTS],
+        True,
+    )
     assert server.request_count == 3
 
 
 async def test_503_forever(fault_server: StartFaultServer, chat: Chat) -> None:
     server = await fault_server(Step(status=503, body=b'{"error": {"message": "Service Unavailable"}}'))
     result = await collect_events(chat(server).stream(HELLO))
-    assert result.events == []
-    assert isinstance(result.error, ProviderError)
+    assert result.events == [retrying(2, "HTTP 503", 503), retrying(3, "HTTP 503", 503)]
+    assert type(result.error) is InternalServerError
     assert (result.error.status, result.error.message) == (503, "Service Unavailable")
+    assert str(result.error) == f"HTTP 503: Service Unavailable [POST {server.base_url}/chat/completions]"
     assert server.request_count == 3
 
 
@@ -168,7 +194,7 @@ async def test_max_retries_zero_sends_once(fault_server: StartFaultServer, chat:
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "message", "type_", "code"),
+    ("status", "body", "message", "type_", "code", "kind"),
     [
         (
             401,
@@ -177,6 +203,7 @@ async def test_max_retries_zero_sends_once(fault_server: StartFaultServer, chat:
             "Incorrect API key provided: sk-te**st.",
             "invalid_request_error",
             "invalid_api_key",
+            AuthenticationError,
         ),
         (
             400,
@@ -185,6 +212,7 @@ async def test_max_retries_zero_sends_once(fault_server: StartFaultServer, chat:
             "Invalid value for 'temperature'",
             "invalid_request_error",
             "invalid_value",
+            BadRequestError,
         ),
         (
             403,
@@ -192,6 +220,7 @@ async def test_max_retries_zero_sends_once(fault_server: StartFaultServer, chat:
             "forbidden",
             "permission_error",
             None,
+            PermissionDeniedError,
         ),
         (
             404,
@@ -199,8 +228,9 @@ async def test_max_retries_zero_sends_once(fault_server: StartFaultServer, chat:
             "no such model",
             "not_found_error",
             None,
+            NotFoundError,
         ),
-        (422, b'{"detail": "unprocessable"}', "unprocessable", None, None),
+        (422, b'{"detail": "unprocessable"}', "unprocessable", None, None, UnprocessableEntityError),
     ],
 )
 async def test_client_errors_are_never_retried(
@@ -211,6 +241,7 @@ async def test_client_errors_are_never_retried(
     message: str,
     type_: str | None,
     code: str | None,
+    kind: type[ProviderError],
 ) -> None:
     server = await fault_server(
         Step(status=status, headers={"content-type": "application/json", "x-request-id": "req_9"}, body=body),
@@ -219,7 +250,9 @@ async def test_client_errors_are_never_retried(
     result = await collect_events(chat(server).stream(HELLO))
     assert result.events == []
     error = result.error
+    assert type(error) is kind
     assert isinstance(error, ProviderError)
+    assert (error.method, error.url) == ("POST", f"{server.base_url}/chat/completions")
     assert (error.status, error.message, error.type, error.code, error.request_id) == (
         status,
         message,
@@ -257,7 +290,9 @@ async def test_stall_longer_than_the_idle_timeout(fault_server: StartFaultServer
     assert result.events == [TextDelta(text="Hel")]
     assert isinstance(result.error, StreamTimeoutError)
     assert (result.error.which, result.error.seconds) == ("idle", 0.3)
-    assert str(result.error) == "idle timeout: no progress within 0.3 s"
+    url = f"{server.base_url}/chat/completions"
+    assert str(result.error) == f"idle timeout: no progress within 0.3 s [POST {url}]"
+    assert result.error.usage is None  # Chat reports usage at the end: nothing was reported yet
     assert time.monotonic() - started >= 0.3
     await asyncio.wait_for(server.all_closed.wait(), 2)  # the timeout closed the connection
     assert server.request_count == 1
@@ -315,7 +350,10 @@ async def test_response_over_the_total_size_bound(fault_server: StartFaultServer
     result = await collect_events(chat(server, max_response_size=2000).stream(HELLO))
     assert isinstance(result.error, ResponseTooLargeError)
     assert result.error.limit == 2000
-    assert str(result.error) == "the response exceeded 2000 bytes (raise max_response_size to allow it)"
+    url = f"{server.base_url}/chat/completions"
+    assert str(result.error) == (
+        f"the response exceeded 2000 bytes (raise max_response_size to allow it) [POST {url}]"
+    )
     texts = [event.text for event in result.events]
     assert texts == [f"{i:04}" for i in range(len(texts))], "what arrived before the bound is kept, in order"
     assert sum(len(piece) for piece in pieces[: len(texts) + 1]) <= 2000
@@ -344,7 +382,8 @@ async def test_error_event_before_any_event_is_retried(
 ) -> None:
     server = await fault_server(Step(pieces=[ROLE, in_stream_error("try again", type_)]), Step(pieces=WHOLE))
     result = await collect_events(chat(server).stream(HELLO))
-    assert (result.events, result.completed) == (EVENTS, True)
+    wait = retrying(2, f"{type_} in the stream")
+    assert (result.events, result.completed) == ([wait, *EVENTS], True)
     assert server.request_count == 2
 
 
@@ -353,8 +392,9 @@ async def test_error_event_before_any_event_every_time_keeps_its_type(
 ) -> None:
     server = await fault_server(Step(pieces=[ROLE, in_stream_error("Overloaded", "overloaded_error")]))
     result = await collect_events(chat(server).stream(HELLO))
-    assert result.events == []
-    assert isinstance(result.error, ProviderError)
+    reason = "overloaded_error in the stream"
+    assert result.events == [retrying(2, reason), retrying(3, reason)]
+    assert type(result.error) is OverloadedError
     assert (result.error.type, result.error.message) == ("overloaded_error", "Overloaded")
     assert server.request_count == 3
 
@@ -401,12 +441,11 @@ async def test_disposing_during_the_backoff_sends_nothing_more(
     subscription = provider.stream(HELLO).subscribe(
         events.append, events.append, lambda: events.append("done")
     )
-    while server.request_count < 1:
+    while not events:  # the Retrying comes before the wait
         await asyncio.sleep(0.01)
-    await asyncio.sleep(0.1)
     subscription.dispose()
     await asyncio.sleep(0.8)
-    assert events == []
+    assert events == [retrying(2, "HTTP 503", 503, delay=0.5)]
     assert server.request_count == 1
 
 
@@ -420,13 +459,14 @@ async def test_529_is_retried_where_the_provider_says_so(fault_server: StartFaul
     server = await fault_server(overloaded, Step(pieces=WHOLE))
     async with Overloadable(MODEL, base_url=server.base_url, backoff=FAST) as provider:
         result = await collect_events(provider.stream(HELLO))
-    assert (result.events, result.completed) == (EVENTS, True)
+    wait = retrying(2, "HTTP 529 (overloaded_error)", 529)
+    assert (result.events, result.completed) == ([wait, *EVENTS], True)
     assert server.request_count == 2
 
     plain = await fault_server(overloaded, Step(pieces=WHOLE))
     async with OpenAIChat(MODEL, base_url=plain.base_url, backoff=FAST) as provider:
         result = await collect_events(provider.stream(HELLO))
-    assert isinstance(result.error, ProviderError)
+    assert type(result.error) is OverloadedError
     assert (result.error.status, result.error.type, result.error.message) == (
         529,
         "overloaded_error",

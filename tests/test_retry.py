@@ -20,8 +20,10 @@ from reactivex.testing.marbles import marbles_testing
 import rxllm._log
 from rxllm._http import _retry_after
 from rxllm.errors import (
+    CallbackError,
     ChunkDecodeError,
     EventTooLargeError,
+    NotEventStreamError,
     ProviderError,
     ResponseTooLargeError,
     SseError,
@@ -29,7 +31,7 @@ from rxllm.errors import (
     StreamTruncatedError,
     TransportError,
 )
-from rxllm.events import StreamReset
+from rxllm.events import Retrying, StreamReset
 from rxllm.messages import Message
 from rxllm.providers.openai import OpenAIChat
 from rxllm.request import CompletionRequest
@@ -291,7 +293,7 @@ async def test_each_retry_is_logged_with_its_reason(
         f"retrying {MODEL} in 0.02 s (retry 2 of 2): overloaded_error in the stream",
     ]
     assert [r["extra"]["rxllm.reason"] for r in retries] == ["HTTP 503", "overloaded_error in the stream"]
-    assert [r["extra"]["error.type"] for r in retries] == ["ProviderError", "ProviderError"]
+    assert [r["extra"]["error.type"] for r in retries] == ["InternalServerError", "OverloadedError"]
     assert all(r["extra"]["gen_ai.request.model"] == MODEL for r in retries)
     assert all(r["extra"]["gen_ai.operation.name"] == "chat" for r in retries)
     assert all(r["name"] == "rxllm.providers._base" for r in retries)
@@ -336,24 +338,124 @@ def test_retry_turn_never_resends_what_cannot_succeed() -> None:
         assert start(source.pipe(retry_turn(RESENDING))) == exp("-a-#", local, DENIED)
 
 
-def test_retry_turn_without_resends_is_retry_before_first_event() -> None:
+def test_retry_turn_without_resends_announces_each_retry_and_never_resends() -> None:
+    local: dict[str | float, object] = {
+        **values,
+        "w": Retrying(attempt=2, delay=2.0, reason="HTTP 503", status=503),
+    }
     with marbles_testing() as (start, cold, _hot, exp):
         source = attempts(cold("#", None, BUSY), cold("-a-#", values, LOST), cold("-b-|", values, None))
-        assert start(source.pipe(retry_turn(STEADY))) == exp("---a-#", values, LOST)
+        assert start(source.pipe(retry_turn(STEADY))) == exp("w--a-#", local, LOST)
 
 
 def test_retry_turn_keeps_retries_before_the_first_event_apart() -> None:
-    # 503 before any item: a plain retry (max_retries), no reset; then a loss after an item: a resend.
-    local: dict[str | float, object] = {**values, "R": reset(3), "c": "c"}
+    # 503 before any item: a retry (max_retries), announced by Retrying; then a loss after an item: a
+    # resend. The backoff counts both: the resend is the turn's second failure and waits 4, not 2.
+    local: dict[str | float, object] = {
+        **values,
+        "w": Retrying(attempt=2, delay=2.0, reason="HTTP 503", status=503),
+        "R": reset(3),
+        "c": "c",
+    }
     with marbles_testing() as (start, cold, _hot, exp):
         source = attempts(cold("#", None, BUSY), cold("-a-#", values, LOST), cold("-c-|", local, None))
         heard: list[Retry] = []
         result = start(source.pipe(retry_turn(RESENDING, on_retry=heard.append)))
-        assert result == exp("---a-R--c-|", local, None)
+        assert result == exp("w--a-R----c-|", local, None)
     assert heard == [
         Retry(1, 2, "HTTP 503", 2.0, BUSY),
-        Retry(1, 2, "connection lost mid-stream", 2.0, LOST, midstream=True),
+        Retry(1, 2, "connection lost mid-stream", 4.0, LOST, midstream=True),
     ]
+
+
+def test_the_retry_turn_marble_of_its_docstring() -> None:
+    local: dict[str | float, object] = {
+        "a": "a",
+        "b": "b",
+        "c": "c",
+        "d": "d",
+        "w": Retrying(attempt=2, delay=2.0, reason="HTTP 503", status=503),
+        "R": reset(3),
+    }
+    policy = RetryPolicy(midstream_retries=1, backoff=Backoff(initial=2, jitter=0))
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = attempts(cold("#", None, BUSY), cold("-a-b-#", local, LOST), cold("-c-d-|", local, None))
+        assert start(source.pipe(retry_turn(policy))) == exp("w--a-b-R----c-d-|", local, None)
+
+
+def test_a_retry_after_a_resend_is_announced_with_the_next_attempt_and_a_longer_wait() -> None:
+    local: dict[str | float, object] = {
+        **values,
+        "R": reset(2),
+        "w": Retrying(attempt=3, delay=4.0, reason="HTTP 503", status=503),
+        "c": "c",
+    }
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = attempts(cold("-a-#", values, LOST), cold("#", None, BUSY), cold("-c|", local, None))
+        assert start(source.pipe(retry_turn(RESENDING))) == exp("-a-R-w----c|", local, None)
+
+
+def test_retrying_before_the_first_event_does_not_count_as_the_first_event() -> None:
+    # A failure right after the announcement is still before the first event: retried again (max_retries),
+    # never delivered as if content had come, and never resent with a StreamReset.
+    local: dict[str | float, object] = {
+        **values,
+        "w": Retrying(attempt=2, delay=2.0, reason="HTTP 503", status=503),
+        "x": Retrying(attempt=3, delay=4.0, reason="HTTP 503", status=503),
+    }
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = attempts(cold("#", None, BUSY), cold("#", None, BUSY), cold("-a|", values, None))
+        assert start(source.pipe(retry_turn(RESENDING))) == exp("w-x----a|", local, None)
+
+
+def test_an_upstream_announcement_is_not_content_for_a_retry_downstream() -> None:
+    # A retry operator over a stream that announces its own retries (a provider's): the inner
+    # Retrying passes, and the failure after it is still before the first event.
+    inner = Retrying(attempt=2, delay=0.5, reason="connection failed")
+    local: dict[str | float, object] = {**values, "w": inner}
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = attempts(cold("w#", local, BUSY), cold("-a|", values, None))
+        assert start(source.pipe(retry_before_first_event(STEADY))) == exp("w---a|", local, None)
+
+
+def test_an_on_retry_that_raises_ends_the_stream_with_a_callback_error() -> None:
+    broken = ValueError("my logger broke")
+
+    def on_retry(_retry: Retry) -> None:
+        raise broken
+
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(on_error(10, BUSY))
+    results = scheduler.start(lambda: xs.pipe(retry_turn(STEADY, on_retry=on_retry)))
+    assert len(results.messages) == 1
+    notification = results.messages[0].value
+    assert results.messages[0].time == 210
+    assert isinstance(notification, OnError)
+    error = notification.exception
+    assert type(error) is CallbackError
+    assert (error.callback, str(error)) == ("on_retry", "on_retry raised ValueError: my logger broke")
+    assert error.__cause__ is broken
+    assert xs.subscriptions == [subscribe(200, 210)], "no retry after the callback failed"
+
+
+def test_an_on_retry_that_raises_at_a_resend_ends_the_stream_too() -> None:
+    def on_retry(_retry: Retry) -> None:
+        raise RuntimeError("no")
+
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(on_next(10, "a"), on_error(20, LOST))
+    results = scheduler.start(lambda: xs.pipe(retry_turn(RESENDING, on_retry=on_retry)))
+    assert [message.time for message in results.messages] == [210, 220]
+    notification = results.messages[1].value
+    assert isinstance(notification, OnError) and type(notification.exception) is CallbackError
+    assert xs.subscriptions == [subscribe(200, 220)]
+
+
+def test_plan_waits_by_the_turns_failures_and_counts_against_its_own_budget() -> None:
+    policy = RetryPolicy(max_retries=1, midstream_retries=1, backoff=Backoff(initial=1, jitter=0))
+    assert policy.plan(BUSY, 1, lambda: 0.5, failures=3) == ("HTTP 503", 4.0)
+    assert policy.plan(BUSY, 2, lambda: 0.5, failures=3) is None, "max_retries=1 is spent"
+    assert policy.plan_resend(LOST, 1, lambda: 0.5, failures=2) == ("connection lost mid-stream", 2.0)
 
 
 def test_disposing_during_a_resend_wait_unsubscribes_everything() -> None:
@@ -393,6 +495,7 @@ def test_what_is_resent_mid_stream(error: Exception, reason: str) -> None:
         ResponseTooLargeError(2000),
         ProviderError("bad schema", type="invalid_request_error"),
         *(ProviderError("no", status=status) for status in sorted(NEVER_RETRY_STATUSES)),
+        NotEventStreamError("application/json", b'{"choices": []}'),
         ValueError("a bug"),
     ],
 )

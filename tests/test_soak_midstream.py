@@ -20,8 +20,11 @@ import msgspec
 from fault_server import FaultServer, Step, in_stream_error, text_stream
 
 from rxllm.errors import (
+    AuthenticationError,
+    BadRequestError,
     ChunkDecodeError,
-    ProviderError,
+    InternalServerError,
+    OverloadedError,
     RxLLMError,
     StreamTimeoutError,
     StreamTruncatedError,
@@ -45,10 +48,10 @@ MIDSTREAM = {
     "truncated": StreamTruncatedError,
     "malformed": ChunkDecodeError,
     "stall": StreamTimeoutError,
-    "overloaded": ProviderError,
+    "overloaded": OverloadedError,
 }
-BEFORE_FIRST_EVENT = {"503": ProviderError, "refused": TransportError}
-FATAL = {"invalid": ProviderError, "401": ProviderError}
+BEFORE_FIRST_EVENT = {"503": InternalServerError, "refused": TransportError}
+FATAL = {"invalid": BadRequestError, "401": AuthenticationError}
 WEIGHTS = {
     "ok": 40,
     "drop": 12,

@@ -232,3 +232,46 @@ def test_a_stream_reset_replaces_the_partial_answer(tk_chat: Any) -> None:
         "you: Hi\nassistant: \n[retrying: stream ended without its end marker]\nA whole answer.\n"
     )
     assert len(server.requests) == 2
+
+
+def test_a_retry_before_the_first_event_shows_a_note_then_the_answer(tk_chat: Any) -> None:
+    import tkinter
+
+    from rxllm.retry import Backoff
+
+    busy = Reply(status=503, body=b'{"error": {"message": "busy"}}')
+    with ScriptedServer([busy, Turn(text=["Hello."])], delay=0.02) as server:
+        root = tkinter.Tk()
+        model = server.provider(backoff=Backoff(initial=0.2, jitter=0))
+        app = tk_chat.ChatApp(root, model, tk_chat.start_loop())
+        statuses: list[str] = []
+
+        def note_status() -> bool:
+            statuses.append(app.status.get())
+            return not app.streaming and app.status.get().startswith("done")
+
+        try:
+            shown = drive(app, [press_send(app, "Hi"), note_status])
+        finally:
+            close_app(app)
+    assert "you: Hi\nassistant: [retrying in 0.2 s: HTTP 503]\n" in shown, "shown while it waits"
+    assert "retrying (attempt 2)…" in statuses
+    assert shown[-1] == "you: Hi\nassistant: [retrying in 0.2 s: HTTP 503]\nHello.\n"
+    assert len(server.requests) == 2
+
+
+def test_an_error_is_shown_from_its_error_info(tk_chat: Any) -> None:
+    denied = Reply(status=401, body=b'{"error": {"message": "bad key", "type": "invalid_request_error"}}')
+    with ScriptedServer([denied]) as server:
+        app = make_app(tk_chat, server)
+        try:
+            shown = drive(app, [press_send(app, "Hi"), lambda: not app.streaming])
+            status = app.status.get()
+        finally:
+            close_app(app)
+    url = f"{server.base_url}/chat/completions"
+    assert shown[-1] == (
+        "you: Hi\nassistant: \n[error] AuthenticationError: HTTP 401: bad key (type=invalid_request_error)"
+        f" [POST {url}]\n"
+    )
+    assert status == "error: HTTP 401"

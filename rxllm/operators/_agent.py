@@ -19,6 +19,18 @@ turn's bookkeeping: the response that decides the next step, and so the tools
 that run and the history, holds only the last attempt; ``on_text_delta``'s
 ``aggregated`` starts again from the new attempt's text. Tools run only after
 a turn's stream completed, so a call streamed by a discarded attempt never runs.
+A ``Retrying`` (a retry before a turn's first event) passes on to observers and
+changes nothing else.
+
+Usage: ``FinalResponse.usage`` sums what the turns' ``Final`` events reported
+(each counting its discarded attempts); ``FinalResponse.usage_complete`` is
+false when a turn reported none or left an attempt out. An error that ends a
+run carries ``usage``: the run's completed turns' usage plus what the failing
+turn reported before the error (``provider.stream()`` puts that on the error),
+``None`` when nothing was reported. A hook's ``Terminate`` or ``max_turns``
+stops a run between or outside streams: ``PromptCancelledError`` and
+``MaxTurnsError`` carry the completed turns' usage (a turn terminated from
+``on_text_delta`` is disposed, and what it reported is not known).
 """
 
 from __future__ import annotations
@@ -36,7 +48,7 @@ from reactivex import operators as ops
 from rxllm._aio import from_coroutine
 from rxllm._log import log, log_tool_call
 from rxllm.control import Backlog, PauseControl, throttled
-from rxllm.errors import CallbackError, MaxTurnsError, PromptCancelledError
+from rxllm.errors import CallbackError, MaxTurnsError, PromptCancelledError, RxLLMError
 from rxllm.events import (
     AgentEvent,
     AssistantEvent,
@@ -142,9 +154,11 @@ def agent(
                     carried[0] = event.history
 
             def answer(prompt: str) -> Observable[AgentEvent]:
-                return reactivex.defer(lambda _: _Run(settings, prompt, carried[0]).start()).pipe(
-                    ops.do_action(on_next=remember)
-                )
+                def run(_: abc.SchedulerBase) -> Observable[AgentEvent]:
+                    current = _Run(settings, prompt, carried[0])
+                    return current.start().pipe(ops.do_action(on_next=remember, on_error=current.charge))
+
+                return reactivex.defer(run)
 
             return prompts.pipe(ops.concat_map(answer)).subscribe(observer, scheduler=scheduler)
 
@@ -193,6 +207,8 @@ class _Run:
     ``messages`` only ever grows by whole steps (the user prompt; a final
     assistant message; an assistant tool-call message together with its tool
     results), so it is valid wire history whenever an error snapshots it.
+    ``usage`` sums the completed turns' reports, ``reported`` says whether any
+    reported one, ``usage_complete`` whether every request did.
     """
 
     def __init__(self, settings: _Settings, prompt: str, history: Sequence[Message]) -> None:
@@ -200,6 +216,8 @@ class _Run:
         self.prompt = prompt
         self.messages: list[Message] = [*history, Message.user(prompt)]
         self.usage = Usage()
+        self.reported = False
+        self.usage_complete = True
         hook = settings.hook
         self.watch_text = hook is not None and hook.overrides("on_text_delta")
         self.watch_tool_deltas = hook is not None and hook.overrides("on_tool_call_delta")
@@ -292,7 +310,10 @@ class _Run:
     def after_turn(
         self, number: int, response: CompletionResponse, finals: list[Final]
     ) -> Observable[AgentEvent]:
-        self.usage = self.usage + response.usage
+        if response.usage is not None:
+            self.usage = self.usage + response.usage
+            self.reported = True
+        self.usage_complete = self.usage_complete and response.usage_complete
         final = finals[-1] if finals else Final()
         finished: Observable[AgentEvent] = self.ask("on_turn_finish", self.prompt, final)
         return reactivex.concat(finished, reactivex.defer(lambda _: self.next_step(number, response)))
@@ -305,7 +326,11 @@ class _Run:
             self.messages.append(answer.assistant_message())
             return reactivex.just(
                 FinalResponse(
-                    text=response.text, usage=self.usage, history=tuple(self.messages), turns=number
+                    text=response.text,
+                    usage=self.usage,
+                    history=tuple(self.messages),
+                    turns=number,
+                    usage_complete=self.usage_complete,
                 )
             )
         if number >= self.settings.max_turns:
@@ -343,6 +368,12 @@ class _Run:
             return self.turn(number + 1)
 
         return reactivex.concat(tool_results, reactivex.defer(next_turn))
+
+    def charge(self, error: Exception) -> None:
+        """Give the error that ends the run the completed turns' usage, added to the failing turn's."""
+        if isinstance(error, RxLLMError):
+            completed = self.usage if self.reported else None
+            error.usage = Usage.summed((completed, error.usage))
 
     # -- tools ----------------------------------------------------------------------
 

@@ -18,15 +18,22 @@ def dedupe_final() -> EventOperator:
     Providers spread a turn's end over several chunks (the finish reason on one,
     usage on another, usage sometimes twice); the pieces merge with
     ``Final.updated``. A source that completes without any ``Final`` still gets
-    one, with zero usage: completion means a whole turn (a missing end marker is
-    an error upstream).
+    one, with no usage (``None``): completion means a whole turn (a missing end
+    marker is an error upstream). The ``Final`` delivered has ``usage_complete``
+    false when its usage leaves a request out: ``usage`` is ``None``, or an
+    attempt a reset discarded reported none.
 
     A ``StreamReset`` passes through. The usage held so far belonged to the
     discarded attempt, which the provider reported (and bills): it is set aside
     and added, with ``Usage.__add__``, to the usage of the ``Final`` delivered
-    at completion, so that ``Final`` counts every attempt's reported tokens. The
-    other held fields (finish reason, response id, model) stay as defaults that
-    the new attempt's pieces replace.
+    at completion, so that ``Final`` counts every attempt's reported tokens; a
+    discarded attempt that reported no usage makes that ``Final``'s
+    ``usage_complete`` false. The other held fields (finish reason, response id,
+    model) stay as defaults that the new attempt's pieces replace. (This is for
+    a pipe of raw attempts: a provider's stream already ends with its one merged
+    ``Final``, and a reset there comes with nothing held.)
+
+    Any other event, ``Retrying`` among them, passes through unchanged and in order.
 
     .. marble::
         :alt: dedupe_final
@@ -37,7 +44,7 @@ def dedupe_final() -> EventOperator:
 
         -a-|
         [ dedupe_final() ]
-        -a-(z,|)            z = Final()
+        -a-(z,|)            z = Final(usage=None, usage_complete=False)
 
         -a-f-#
         [ dedupe_final() ]
@@ -46,6 +53,10 @@ def dedupe_final() -> EventOperator:
         -a-f-R-b-g-|        f: the discarded attempt's usage
         [ dedupe_final() ]
         -a---R-b---(h,|)    h = g with usage f.usage + g.usage
+
+        -a-R-b-g-|          the discarded attempt reported no usage
+        [ dedupe_final() ]
+        -a-R-b---(k,|)      k = g with usage_complete=False
     """
 
     def _dedupe_final(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
@@ -57,7 +68,7 @@ def dedupe_final() -> EventOperator:
 class _DedupeFinal(Link[AssistantEvent, AssistantEvent]):
     """One subscription: the ``Final`` pieces merged so far, and the usage of discarded attempts."""
 
-    __slots__ = ("discarded", "held")
+    __slots__ = ("discarded", "held", "unreported")
 
     def __init__(
         self, observer: abc.ObserverBase[AssistantEvent], _scheduler: abc.SchedulerBase | None
@@ -65,6 +76,7 @@ class _DedupeFinal(Link[AssistantEvent, AssistantEvent]):
         super().__init__(observer)
         self.held: Final | None = None
         self.discarded: Usage | None = None  # usage of attempts a StreamReset discarded
+        self.unreported = False  # a discarded attempt reported no usage
 
     def on_next(self, event: AssistantEvent) -> None:
         if self.stopped:
@@ -74,16 +86,25 @@ class _DedupeFinal(Link[AssistantEvent, AssistantEvent]):
             self.held = event if held is None else held.updated(event)
             return
         # ``type() is``: a negative isinstance on a msgspec Struct costs several times more.
-        if type(event) is StreamReset and held is not None:
-            self.discarded = held.usage if self.discarded is None else self.discarded + held.usage
-            self.held = msgspec.structs.replace(held, usage=Usage())
+        if type(event) is StreamReset:
+            self._discard(held)
         self.observer.on_next(event)
+
+    def _discard(self, held: Final | None) -> None:
+        """A reset: set the discarded attempt's usage aside (or note it reported none)."""
+        if held is None or held.usage is None:
+            self.unreported = True
+            return
+        self.discarded = held.usage if self.discarded is None else self.discarded + held.usage
+        self.held = msgspec.structs.replace(held, usage=None)
 
     def on_completed(self) -> None:
         if self.stopped:
             return
         final = self.held if self.held is not None else Final()
-        if self.discarded is not None:
-            final = msgspec.structs.replace(final, usage=self.discarded + final.usage)
+        usage = final.usage if self.discarded is None else Usage.summed((self.discarded, final.usage))
+        complete = final.usage_complete and final.usage is not None and not self.unreported
+        if usage is not final.usage or complete is not final.usage_complete:
+            final = msgspec.structs.replace(final, usage=usage, usage_complete=complete)
         self.observer.on_next(final)
         super().on_completed()

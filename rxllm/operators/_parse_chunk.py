@@ -35,6 +35,10 @@ def parse_chunk(dialect: Dialect) -> Callable[[Observable[SseEvent]], Observable
         -a-b-|
         [ parse_chunk(OpenAIChatDialect()) ]
         -t-u-#              # = StreamTruncatedError: no [DONE], no finish reason
+
+        -a-c-|              c: the finish reason, then the body ends before its usage and [DONE]
+        [ parse_chunk(OpenAIChatDialect()) ]
+        -t-f-#              # = StreamTruncatedError (OpenAIChatDialect(require_end_marker=False): -t-f-|)
     """
 
     truncated = f"the {dialect.name} stream ended before {dialect.end_of_turn}"

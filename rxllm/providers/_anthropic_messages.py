@@ -19,7 +19,8 @@ the message's own events around them; ``message_stop`` ends the body::
 
 What each event gives:
 
-* ``message_start`` -> ``Final`` with the message id, model and input usage.
+* ``message_start`` -> ``Final`` with the message id, model and input usage (``None``
+  while the stream has reported no usage at all).
 * ``text_delta`` -> ``TextDelta``; ``thinking_delta`` -> ``ReasoningDelta``; a thinking
   block's ``signature_delta`` is kept for its ``Reasoning``.
 * A ``tool_use`` block streams as ``ToolCallFragment`` pieces keyed by the block index
@@ -144,7 +145,7 @@ class AnthropicMessagesParser:
         self.done = False
         self.finished = False
         self._blocks: dict[int, _OpenBlock] = {}
-        self._usage = _Usage()
+        self._usage: _Usage | None = None  # None until the stream reports some
 
     def feed(self, event: str, data: str) -> Sequence[ChunkEvent]:
         """Decode one event; its ``type`` field (equal to the ``event:`` name) says what it is."""
@@ -181,7 +182,7 @@ class AnthropicMessagesParser:
             # without message_stop; the provider's error type is kept.
             self.done = True
             error = chunk.error
-            raise ProviderError(
+            raise ProviderError.create(
                 (error.message if error is not None else None)
                 or "the server sent an error without a message",
                 type=error.type if error is not None else None,
@@ -259,7 +260,7 @@ class AnthropicMessagesParser:
 
     def _add_usage(self, usage: _Usage) -> None:
         # Each report holds the counts so far: a field it gives replaces the earlier one.
-        old = self._usage
+        old = self._usage if self._usage is not None else _Usage()
         self._usage = _Usage(
             input_tokens=usage.input_tokens if usage.input_tokens is not None else old.input_tokens,
             output_tokens=usage.output_tokens if usage.output_tokens is not None else old.output_tokens,
@@ -271,8 +272,10 @@ class AnthropicMessagesParser:
             else old.cache_creation_input_tokens,
         )
 
-    def _total(self) -> Usage:
+    def _total(self) -> Usage | None:
         usage = self._usage
+        if usage is None:
+            return None  # a message_start without usage, a compatible server that reports none
         cached = usage.cache_read_input_tokens or 0
         input_tokens = (usage.input_tokens or 0) + cached + (usage.cache_creation_input_tokens or 0)
         output_tokens = usage.output_tokens or 0

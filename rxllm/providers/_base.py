@@ -3,17 +3,23 @@
 ::
 
     attempt = sse_source(POST body) ─► progress_timeout(first_event, idle) ─► parse_chunk(dialect)
-                ─► accumulate_tool_calls() ─► dedupe_final()
-    stream(request) = attempt ─► retry_turn(policy) ─► total_timeout(total)
+                ─► accumulate_tool_calls() ─► recorded(ledger)    (dedupe_final, keeping a record)
+    stream(request) = accounted(attempt ─► retry_turn(policy) ─► total_timeout(total))
                 ─► pause_gate(control)                                (the gate only with pause=...)
 
 A retry re-subscribes ``attempt``, which sends the request anew with fresh
 parser and accumulator state. With ``midstream_retries=0`` (the default) it
 happens only while ``attempt`` has emitted nothing, so no event is ever
-delivered twice. With ``midstream_retries=n`` a turn whose stream broke is
-also sent again, up to ``n`` times, after a ``StreamReset`` that tells
-observers to discard what it delivered; the usage each discarded attempt
-reported is added to the turn's ``Final``.
+delivered twice, and each is announced by a ``Retrying`` event. With
+``midstream_retries=n`` a turn whose stream broke is also sent again, up to
+``n`` times, after a ``StreamReset`` that tells observers to discard what it
+delivered.
+
+``accounted`` and ``recorded`` (``rxllm.providers._accounting``) keep the
+turn's accounts: the usage each discarded attempt reported is added to the
+turn's ``Final``, and the error that ends a turn carries the usage reported so
+far, the request's method and URL and, when the stream was cut, the partial
+response.
 
 The operators that depend only on the provider's settings (``parse_chunk``,
 the retries, the progress timeout without a pause) are made once per provider,
@@ -34,17 +40,16 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
-import reactivex
 from reactivex import Observable, abc
-from reactivex import operators as ops
 
 from rxllm import _log
 from rxllm._http import HttpClient, safe_url
 from rxllm._version import __version__
 from rxllm.control import PauseControl
-from rxllm.errors import InsecureTransportError, ProviderError
-from rxllm.events import AssistantEvent, Final, Usage
-from rxllm.operators import accumulate_tool_calls, dedupe_final, parse_chunk, pause_gate
+from rxllm.errors import InsecureTransportError
+from rxllm.events import AssistantEvent, Final
+from rxllm.operators import accumulate_tool_calls, parse_chunk, pause_gate
+from rxllm.providers._accounting import Ledger, accounted, recorded
 from rxllm.request import CompletionRequest
 from rxllm.retry import (
     RETRY_ERROR_TYPES,
@@ -157,7 +162,8 @@ class Provider:
 
         Each subscription sends the request once, and again (up to
         ``max_retries`` times) only after a retryable failure before the first
-        event (see ``rxllm.retry``). ``timeouts`` bound it (see
+        event (see ``rxllm.retry``), each retry announced by a ``Retrying(attempt,
+        delay, reason, status)`` before its wait. ``timeouts`` bound it (see
         ``rxllm.Timeouts``). Disposing closes the connection; ``pause`` holds
         delivery and stops reading the socket, and stops the timeout clocks.
 
@@ -167,33 +173,17 @@ class Provider:
         ``n`` times, each resend announced by a ``StreamReset(attempt,
         reason)``: discard what the turn delivered so far. A ``Final`` comes
         only from the attempt that completes, its usage the sum of what every
-        discarded attempt reported and its own. When the resends are spent, the
-        last attempt's error is delivered.
+        discarded attempt reported and its own (``usage_complete`` false when
+        one reported none). When the resends are spent, the last attempt's
+        error is delivered.
+
+        The error that ends a turn carries ``usage`` (what the turn reported so
+        far), names the request (``method``, ``url``) and, for a
+        ``StreamTruncatedError``, the ``partial`` response that arrived.
         """
-        body = _encoder.encode(self.request_body(request))
-        timeouts = self.timeouts
-        turn_operators = self._turn_operators()
-        source: Observable[AssistantEvent] = sse_source(
-            self._http,
-            self.url,
-            body=body,
-            headers=self.headers(),
-            pause=pause,
-            max_event_size=self.max_event_size,
-            max_response_size=self.max_response_size,
-        ).pipe(
-            turn_operators.progress
-            if pause is None
-            else progress_timeout(timeouts.first_event, timeouts.idle, pause=pause),
-            turn_operators.parse,
-            turn_operators.accumulate,
-        )
-        turn: Observable[AssistantEvent]
-        if self.retry_policy.midstream_retries == 0:
-            turn = source.pipe(turn_operators.dedupe, turn_operators.retry)
-        else:
-            turn = reactivex.defer(lambda _: self._resent(source))
-        events = turn.pipe(total_timeout(timeouts.total, pause=pause))
+        turn = _Turn(self, _encoder.encode(self.request_body(request)), pause)
+        resends = self.retry_policy.midstream_retries > 0
+        events = accounted(turn.build, url=safe_url(self.url), resends=resends)
         if _log.is_enabled():
             # Decided when the turn is built: with logging off, no layer at all.
             events = events.pipe(_logged(self.model, safe_url(self.url)))
@@ -205,23 +195,6 @@ class Provider:
         if made is None or not made.made_for(self):
             made = self._made_operators = _TurnOperators(self)
         return made
-
-    def _resent(self, source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
-        """One subscription's turn with mid-stream resends, charging the usage of discarded attempts."""
-        spent = _SpentUsage()
-
-        def on_retry(retry: Retry) -> None:
-            self._log_retry(retry)
-            if isinstance(retry.error, ProviderError) and retry.error.usage is not None:
-                spent.watch(Final(usage=retry.error.usage))  # a failed response's usage, which is billed
-            spent.next_attempt(discarded=retry.midstream)
-
-        return source.pipe(
-            ops.do_action(on_next=spent.watch),
-            dedupe_final(),
-            retry_turn(self.retry_policy, on_retry=on_retry),
-            ops.map(spent.charge),
-        )
 
     def _log_retry(self, retry: Retry) -> None:
         if retry.midstream:
@@ -261,10 +234,45 @@ class Provider:
         await self.aclose()
 
 
+class _Turn:
+    """What one ``stream(request)`` sends; ``build`` makes a subscription's pipe around its ledger."""
+
+    __slots__ = ("body", "headers", "operators", "pause", "provider")
+
+    def __init__(self, provider: Provider, body: bytes, pause: PauseControl | None) -> None:
+        self.provider = provider
+        self.body = body
+        self.headers = provider.headers()
+        self.operators = provider._turn_operators()
+        self.pause = pause
+
+    def build(self, ledger: Ledger) -> Observable[AssistantEvent]:
+        provider, operators, pause = self.provider, self.operators, self.pause
+        timeouts = provider.timeouts
+        attempt: Observable[AssistantEvent] = sse_source(
+            provider._http,
+            provider.url,
+            body=self.body,
+            headers=self.headers,
+            pause=pause,
+            max_event_size=provider.max_event_size,
+            max_response_size=provider.max_response_size,
+        ).pipe(
+            operators.progress
+            if pause is None
+            else progress_timeout(timeouts.first_event, timeouts.idle, pause=pause),
+            operators.parse,
+            operators.accumulate,
+            recorded(ledger),  # dedupe_final(), keeping the attempt's record
+        )
+        turn = attempt.pipe(operators.retry)
+        return turn if timeouts.total is None else turn.pipe(total_timeout(timeouts.total, pause=pause))
+
+
 class _TurnOperators:
     """The operators of a provider's turns that depend only on its settings, made once, not per turn."""
 
-    __slots__ = ("accumulate", "dedupe", "dialect", "parse", "progress", "retry", "retry_policy", "timeouts")
+    __slots__ = ("accumulate", "dialect", "parse", "progress", "retry", "retry_policy", "timeouts")
 
     def __init__(self, provider: Provider) -> None:
         self.dialect = provider.dialect
@@ -275,7 +283,6 @@ class _TurnOperators:
         )
         self.parse = parse_chunk(self.dialect)
         self.accumulate = accumulate_tool_calls()
-        self.dedupe = dedupe_final()
         self.retry = retry_turn(self.retry_policy, on_retry=provider._log_retry)
 
     def made_for(self, provider: Provider) -> bool:
@@ -284,38 +291,6 @@ class _TurnOperators:
             and provider.timeouts is self.timeouts
             and provider.retry_policy is self.retry_policy
         )
-
-
-class _SpentUsage:
-    """The usage reported by one turn's attempts: the current one's, and the discarded ones' summed.
-
-    ``watch`` sees the ``Final`` pieces of each attempt before ``dedupe_final``
-    (which drops them when the attempt fails), and the usage a failed response
-    reported on its ``ProviderError``; ``next_attempt`` moves the failed
-    attempt's usage into ``discarded`` when a ``StreamReset`` discarded it (a
-    retry before the first event is not charged, as without resends); ``charge``
-    adds ``discarded`` to the turn's ``Final``.
-    """
-
-    __slots__ = ("current", "discarded")
-
-    def __init__(self) -> None:
-        self.current: Usage | None = None
-        self.discarded: Usage | None = None
-
-    def watch(self, event: AssistantEvent) -> None:
-        if isinstance(event, Final):
-            self.current = event.usage if self.current is None else self.current.updated(event.usage)
-
-    def next_attempt(self, *, discarded: bool) -> None:
-        if discarded and self.current is not None:
-            self.discarded = self.current if self.discarded is None else self.discarded + self.current
-        self.current = None
-
-    def charge(self, event: AssistantEvent) -> AssistantEvent:
-        if isinstance(event, Final) and self.discarded is not None:
-            return msgspec.structs.replace(event, usage=self.discarded + event.usage)
-        return event
 
 
 class _Secret(str):
@@ -355,13 +330,14 @@ def _logged(model: str, url: str) -> Callable[[Observable[AssistantEvent]], Obse
 
             def on_completed() -> None:
                 end = final[-1] if final else Final()
+                usage = end.usage
                 _log.log(
                     "DEBUG",
                     f"{model} turn complete ({end.finish_reason})",
                     operation="chat",
                     model=model,
-                    input_tokens=end.usage.input_tokens,
-                    output_tokens=end.usage.output_tokens,
+                    input_tokens=usage.input_tokens if usage is not None else None,
+                    output_tokens=usage.output_tokens if usage is not None else None,
                     fields={
                         "gen_ai.response.id": end.response_id,
                         "gen_ai.response.model": end.model,

@@ -10,10 +10,20 @@ Every ``data:`` line is one chunk object, and ``data: [DONE]`` ends the body::
 
 One chunk gives, in order: ``TextDelta`` (content, then refusal), ``ReasoningDelta``,
 one ``ToolCallFragment`` per ``delta.tool_calls`` entry, a ``Final`` with the finish
-reason, a ``Final`` with the usage. The wire Structs below are private and narrow:
-only the fields rxllm reads, every one of them allowed to be ``null`` or missing,
-because OpenAI-compatible servers (vLLM, Ollama, llama.cpp, LiteLLM, OpenRouter,
-DeepSeek, Groq, Mistral, Azure) each leave out or null a different set.
+reason, a ``Final`` with the usage (only when the chunk reports some: no usage is
+``None``, never zeros).
+
+The end of a turn: ``[DONE]``, or a finish reason *and* the usage chunk (which
+rxllm asks for with ``stream_options.include_usage``) before the body ends. A body
+that ends after the finish reason but before its usage and ``[DONE]`` was cut
+(a fault-injecting proxy cuts right there): ``StreamTruncatedError``, although
+the answer looks whole. For a server that sends neither usage nor ``[DONE]``,
+``OpenAIChatDialect(require_end_marker=False)`` takes the finish reason alone.
+
+The wire Structs below are private and narrow: only the fields rxllm reads, every
+one of them allowed to be ``null`` or missing, because OpenAI-compatible servers
+(vLLM, Ollama, llama.cpp, LiteLLM, OpenRouter, DeepSeek, Groq, Mistral, Azure)
+each leave out or null a different set.
 """
 
 from __future__ import annotations
@@ -96,11 +106,14 @@ _NOTHING: tuple[ChunkEvent, ...] = ()
 class OpenAIChatParser:
     """Decoding state of one Chat Completions stream (see ``rxllm.typing.ChunkParser``)."""
 
-    __slots__ = ("done", "finished")
+    __slots__ = ("done", "finished", "_finish_reason_seen", "_require_end_marker", "_usage_seen")
 
-    def __init__(self) -> None:
+    def __init__(self, *, require_end_marker: bool = True) -> None:
         self.done = False
         self.finished = False
+        self._require_end_marker = require_end_marker
+        self._finish_reason_seen = False
+        self._usage_seen = False
 
     def feed(self, event: str, data: str) -> Sequence[ChunkEvent]:
         """Decode one ``data:`` payload; the ``event:`` name is not used by this API."""
@@ -130,13 +143,18 @@ class OpenAIChatParser:
                     _delta_events(delta, events)
                 # Compatible servers send `"finish_reason": ""` on content chunks: that is no reason.
                 if choice.finish_reason:
-                    self.finished = True
+                    self._finish_reason_seen = True
+                    self.finished = self._usage_seen or not self._require_end_marker
                     events.append(
                         Final(finish_reason=choice.finish_reason, response_id=response_id, model=model)
                     )
                 break
         if chunk.usage is not None:
-            events.append(Final(usage=_usage(chunk.usage), response_id=response_id, model=model))
+            usage = _usage(chunk.usage)
+            if usage is not None:
+                self._usage_seen = True
+                self.finished = self.finished or self._finish_reason_seen
+                events.append(Final(usage=usage, response_id=response_id, model=model))
         return events
 
 
@@ -172,7 +190,9 @@ def _delta_events(delta: _Delta, events: list[ChunkEvent]) -> None:
             )
 
 
-def _usage(usage: _Usage) -> Usage:
+def _usage(usage: _Usage) -> Usage | None:
+    if usage.prompt_tokens is None and usage.completion_tokens is None and usage.total_tokens is None:
+        return None  # `"usage": {}` or all nulls: nothing was reported
     input_tokens = usage.prompt_tokens or 0
     output_tokens = usage.completion_tokens or 0
     prompt_details = usage.prompt_tokens_details
@@ -189,9 +209,9 @@ def _usage(usage: _Usage) -> Usage:
 def _provider_error(error: _Error | str) -> ProviderError:
     # OpenRouter and API gateways: the in-band error is a bare string, not an object.
     if isinstance(error, str):
-        return ProviderError(error or "the server sent an empty error")
+        return ProviderError.create(error or "the server sent an empty error")
     code = error.code
-    return ProviderError(
+    return ProviderError.create(
         error.message or "the server sent an error without a message",
         type=error.type,
         code=str(code) if code is not None else None,
@@ -201,6 +221,10 @@ def _provider_error(error: _Error | str) -> ProviderError:
 class OpenAIChatDialect:
     """The Chat Completions stream format, of OpenAI and of compatible servers.
 
+    ``require_end_marker=False`` accepts a finish reason alone as the end of a
+    turn, for a server that sends neither usage nor ``[DONE]``; by default a
+    finish reason counts only with the usage chunk after it.
+
     >>> parser = OpenAIChatDialect().parser()
     >>> parser.feed("message", '{"choices":[{"index":0,"delta":{"content":"Hi"}}]}')
     [TextDelta(text='Hi')]
@@ -208,11 +232,19 @@ class OpenAIChatDialect:
     ((), True)
     """
 
-    __slots__ = ()
+    __slots__ = ("require_end_marker",)
 
     name = "openai-chat"
-    end_of_turn = f"{_END_MARKER} or a finish reason"
+
+    def __init__(self, *, require_end_marker: bool = True) -> None:
+        self.require_end_marker = require_end_marker
+
+    @property
+    def end_of_turn(self) -> str:
+        if self.require_end_marker:
+            return f"{_END_MARKER} (or a finish reason and its usage)"
+        return f"{_END_MARKER} or a finish reason"
 
     def parser(self) -> OpenAIChatParser:
         """Fresh decoding state for one stream."""
-        return OpenAIChatParser()
+        return OpenAIChatParser(require_end_marker=self.require_end_marker)

@@ -32,7 +32,8 @@ What each event gives:
   the reasoning item's ``output_item.done`` -> a ``Reasoning`` with the same id and
   its ``encrypted_content``, which replaces the deltas. Summary parts are joined
   with a blank line, in the deltas as in the block.
-* ``response.completed`` -> ``Final`` with usage, response id and model; finish reason
+* ``response.completed`` -> ``Final`` with usage (``None`` when the response has none),
+  response id and model; finish reason
   ``"completed"`` (``"refusal"`` after a refusal). ``response.incomplete`` -> ``Final``
   with ``"incomplete:<reason>"`` (``"incomplete:max_output_tokens"``): a real end.
   ``response.failed`` and ``error`` -> ``ProviderError`` with the provider's message
@@ -281,14 +282,14 @@ class OpenAIResponsesParser:
             nested = chunk.error
             message = chunk.message or (nested.message if nested is not None else None)
             code = chunk.code if chunk.code is not None else (nested.code if nested is not None else None)
-            raise ProviderError(
+            raise ProviderError.create(
                 message or "the server sent an error without a message",
                 type=nested.type if nested is not None else None,
                 code=str(code) if code is not None else None,
             )
         if kind == "response.failed":
             failure = response.error if response is not None else None
-            raise ProviderError(
+            raise ProviderError.create(
                 (failure.message if failure is not None else None) or "the response failed without a message",
                 type=failure.type if failure is not None else None,
                 code=str(failure.code) if failure is not None and failure.code is not None else None,
@@ -304,7 +305,7 @@ class OpenAIResponsesParser:
             return [Final(finish_reason=finish_reason)]
         return [
             Final(
-                usage=_usage(response.usage) if response.usage is not None else Usage(),
+                usage=_usage(response.usage) if response.usage is not None else None,
                 finish_reason=finish_reason,
                 response_id=response.id or None,
                 model=response.model or None,

@@ -34,12 +34,26 @@ class OpenAIChat(Provider):
     ``api_key`` defaults to ``OPENAI_API_KEY`` (a local server needs none: then no
     ``Authorization`` header is sent), ``base_url`` to ``OPENAI_BASE_URL`` or
     ``https://api.openai.com/v1``.
+
+    A turn is whole when its stream ends with ``[DONE]``, or with a finish reason
+    and the usage chunk after it (rxllm asks for it with
+    ``stream_options.include_usage``); a stream cut after the finish reason,
+    before both, is a ``StreamTruncatedError``. ``require_end_marker=False``
+    accepts the finish reason alone: for a server that sends neither the usage
+    chunk nor ``[DONE]``, whose every turn would otherwise read as cut. Other
+    keyword options are the common ones (see ``Provider``).
     """
 
     api_key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
     dialect = OpenAIChatDialect()
+
+    def __init__(self, model: str, *, require_end_marker: bool = True, **options: Any) -> None:
+        super().__init__(model, **options)
+        self.require_end_marker = require_end_marker
+        if not require_end_marker:
+            self.dialect = OpenAIChatDialect(require_end_marker=False)
 
     @property
     def url(self) -> str:

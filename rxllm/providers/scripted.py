@@ -40,7 +40,8 @@ from reactivex import Observable, abc
 from rxllm.control import PauseControl
 from rxllm.errors import RxLLMError
 from rxllm.events import AssistantEvent, Event, Final, ToolCall, Usage
-from rxllm.operators import accumulate_tool_calls, dedupe_final, parse_chunk, pause_gate
+from rxllm.operators import accumulate_tool_calls, parse_chunk, pause_gate
+from rxllm.providers._accounting import Ledger, accounted, recorded
 from rxllm.providers._anthropic_messages import AnthropicMessagesDialect
 from rxllm.providers._base import Provider
 from rxllm.providers._openai_chat import OpenAIChatDialect
@@ -96,12 +97,15 @@ class Turn:
     Each string in ``reasoning`` and ``text`` is one streamed piece. The turn ends
     with the provider's "tool calls" reason when it has calls, else its "stop"
     reason; ``usage`` is reported at the end (Anthropic has no reasoning count).
+    ``usage=None`` scripts a server that reports none: no usage chunk (Chat
+    Completions, which then still ends with ``[DONE]``), ``"usage": null``
+    (Responses), no usage objects (Anthropic).
     """
 
     text: Sequence[str] = ()
     reasoning: Sequence[str] = ()
     calls: Sequence[Call] = ()
-    usage: Usage = DEFAULT_USAGE
+    usage: Usage | None = DEFAULT_USAGE
 
 
 def _sse(data: Mapping[str, Any], event: str | None = None) -> bytes:
@@ -147,18 +151,19 @@ def openai_chat_sse(
         ]
     pieces.append(chunk({}, "tool_calls" if turn.calls else "stop"))
     usage = turn.usage
-    pieces.append(
-        chunk(
-            None,
-            usage={
-                "prompt_tokens": usage.input_tokens,
-                "completion_tokens": usage.output_tokens,
-                "total_tokens": usage.total_tokens,
-                "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-                "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-            },
+    if usage is not None:
+        pieces.append(
+            chunk(
+                None,
+                usage={
+                    "prompt_tokens": usage.input_tokens,
+                    "completion_tokens": usage.output_tokens,
+                    "total_tokens": usage.total_tokens,
+                    "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+                    "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+                },
+            )
         )
-    )
     pieces.append(b"data: [DONE]\n\n")
     return pieces
 
@@ -242,7 +247,9 @@ def openai_responses_sse(
         "response.completed",
         response=response(
             "completed",
-            {
+            None
+            if usage is None
+            else {
                 "input_tokens": usage.input_tokens,
                 "input_tokens_details": {"cached_tokens": usage.cached_input_tokens},
                 "output_tokens": usage.output_tokens,
@@ -264,23 +271,22 @@ def anthropic_sse(
         pieces.append(_sse({"type": kind, **fields}, kind))
 
     usage = turn.usage
-    event(
-        "message_start",
-        message={
-            "id": response_id,
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": [],
-            "stop_reason": None,
-            "usage": {
-                # Anthropic counts cache reads apart from input_tokens.
-                "input_tokens": usage.input_tokens - usage.cached_input_tokens,
-                "cache_read_input_tokens": usage.cached_input_tokens,
-                "output_tokens": 1,
-            },
-        },
-    )
+    message: dict[str, Any] = {
+        "id": response_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+    }
+    if usage is not None:
+        message["usage"] = {
+            # Anthropic counts cache reads apart from input_tokens.
+            "input_tokens": usage.input_tokens - usage.cached_input_tokens,
+            "cache_read_input_tokens": usage.cached_input_tokens,
+            "output_tokens": 1,
+        }
+    event("message_start", message=message)
     index = 0
     if turn.reasoning:
         event(
@@ -310,11 +316,11 @@ def anthropic_sse(
             )
         event("content_block_stop", index=index)
         index += 1
-    event(
-        "message_delta",
-        delta={"stop_reason": "tool_use" if turn.calls else "end_turn", "stop_sequence": None},
-        usage={"output_tokens": usage.output_tokens},
-    )
+    stop = {"stop_reason": "tool_use" if turn.calls else "end_turn", "stop_sequence": None}
+    if usage is not None:
+        event("message_delta", delta=stop, usage={"output_tokens": usage.output_tokens})
+    else:
+        event("message_delta", delta=stop)
     event("message_stop")
     return pieces
 
@@ -424,7 +430,11 @@ class ScriptedModel:
 
 
 def replay_sse(pieces: Sequence[bytes], dialect: Dialect) -> Observable[AssistantEvent]:
-    """SSE bytes through the decoding pipe a provider uses, without a network: a turn's events."""
+    """SSE bytes through the decoding pipe a provider uses, without a network: a turn's events.
+
+    As from a provider, an error carries the usage the bytes reported before it,
+    and a ``StreamTruncatedError`` the ``partial`` response.
+    """
 
     def subscribe(
         observer: abc.ObserverBase[SseEvent], scheduler: abc.SchedulerBase | None = None
@@ -438,7 +448,12 @@ def replay_sse(pieces: Sequence[bytes], dialect: Dialect) -> Observable[Assistan
 
         return reactivex.from_iterable(decoded()).subscribe(observer, scheduler=scheduler)
 
-    return Observable(subscribe).pipe(parse_chunk(dialect), accumulate_tool_calls(), dedupe_final())
+    source: Observable[SseEvent] = Observable(subscribe)
+
+    def turn(ledger: Ledger) -> Observable[AssistantEvent]:
+        return source.pipe(parse_chunk(dialect), accumulate_tool_calls(), recorded(ledger))
+
+    return accounted(turn)
 
 
 # -- the loopback server ----------------------------------------------------------------

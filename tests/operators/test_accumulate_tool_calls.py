@@ -13,6 +13,7 @@ from rxllm.errors import StreamTruncatedError
 from rxllm.events import (
     Final,
     ReasoningDelta,
+    Retrying,
     StreamReset,
     TextDelta,
     ToolCall,
@@ -475,3 +476,17 @@ def test_after_a_whole_call_its_index_starts_a_new_call() -> None:
         "g": call("call_1", "rx_2", "", {"n": 2}),
     }
     assert run("-p-w-q-(f,|)", values) == expected("-d-c-e-(g,f,|)", values)
+
+
+def test_retrying_passes_through_and_keeps_the_open_calls() -> None:
+    # A Retrying comes before a turn's first event; even between fragments it is no reset.
+    values: dict[str | float, object] = {
+        "w": Retrying(attempt=2, delay=0.5, reason="HTTP 503", status=503),
+        "p": frag(0, "id_a", "ping", "{"),
+        "q": frag(0, args="}"),
+        "f": stop,
+        "d": delta("id_a", "rx_1", "{", name="ping"),
+        "e": delta("id_a", "rx_1", "}"),
+        "c": call("id_a", "rx_1", "ping", {}),
+    }
+    assert run("-w-p-w-q-(f,|)", values) == expected("-w-d-w-e-(c,f,|)", values)

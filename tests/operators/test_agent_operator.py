@@ -21,7 +21,16 @@ from reactivex.testing.recorded import Recorded
 
 from rxllm.control import PauseControl
 from rxllm.errors import MaxTurnsError, ProviderError
-from rxllm.events import AssistantEvent, Final, FinalResponse, StreamReset, TextDelta, ToolCall, Usage
+from rxllm.events import (
+    AssistantEvent,
+    Final,
+    FinalResponse,
+    Retrying,
+    StreamReset,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
 from rxllm.messages import Message, ToolCallPart
 from rxllm.operators import agent
 from rxllm.request import CompletionRequest
@@ -49,12 +58,13 @@ def error_of(record: Recorded[Any]) -> Exception:
 
 
 a, b = TextDelta(text="Hel"), TextDelta(text="lo")
-f = Final(usage=Usage(input_tokens=3, output_tokens=2, total_tokens=5), finish_reason="stop")
+F_USAGE = Usage(input_tokens=3, output_tokens=2, total_tokens=5)
+f = Final(usage=F_USAGE, finish_reason="stop")
 call = ToolCall(id="c1", call_id="c1", internal_call_id="rx_1", name="clock", arguments={})
 t = Final(usage=Usage(input_tokens=4, output_tokens=1, total_tokens=5), finish_reason="tool_calls")
 hello = FinalResponse(
     text="Hello",
-    usage=f.usage,
+    usage=F_USAGE,
     history=(Message.user("hi"), Message.assistant("Hello")),
     turns=1,
 )
@@ -72,7 +82,7 @@ def test_a_text_run_ends_with_one_final_response() -> None:
 def test_prompts_are_answered_in_turn_carrying_history() -> None:
     second = FinalResponse(
         text="Hello",
-        usage=f.usage,
+        usage=F_USAGE,
         history=(*hello.history, Message.user("again"), Message.assistant("Hello")),
         turns=1,
     )
@@ -138,9 +148,10 @@ def test_the_last_allowed_turn_calling_tools_is_max_turns_error() -> None:
 @pytest.mark.parametrize("reason", ["length", "max_tokens", "incomplete:max_output_tokens"])
 def test_a_turn_cut_by_its_output_limit_ends_the_run_without_its_tools(reason: str) -> None:
     # Chat Completions, Anthropic and the Responses dialect each say it in their own words.
-    cut = Final(usage=Usage(input_tokens=4, output_tokens=1, total_tokens=5), finish_reason=reason)
+    cut_usage = Usage(input_tokens=4, output_tokens=1, total_tokens=5)
+    cut = Final(usage=cut_usage, finish_reason=reason)
     cut_response = FinalResponse(
-        text="", usage=cut.usage, history=(Message.user("hi"), Message(role="assistant")), turns=1
+        text="", usage=cut_usage, history=(Message.user("hi"), Message(role="assistant")), turns=1
     )
     local: dict[str | float, object] = {**values, "x": cut, "R": cut_response}
     with marbles_testing() as (start, cold, _hot, exp):
@@ -170,7 +181,7 @@ def test_dispose_unsubscribes_the_turn_stream() -> None:
 def test_resubscribing_runs_again_from_the_start() -> None:
     # Each subscription starts from the operator's own history, not from the last run's.
     turn = FinalResponse(
-        text="", usage=f.usage, history=(Message.user("hi"), Message(role="assistant")), turns=1
+        text="", usage=F_USAGE, history=(Message.user("hi"), Message(role="assistant")), turns=1
     )
     with marbles_testing() as (start, cold, _hot, exp):
         model = FakeModel([lambda: cold("-f-|", values, None)] * 2)
@@ -196,3 +207,46 @@ def test_a_stream_reset_discards_the_turn_so_far() -> None:
         result = start(cold("p|", {"p": "hi"}, None).pipe(agent(model, max_turns=1)))
         assert result == exp("-c-R-a-b-f-(F,|)", local, None)
     assert len(model.requests) == 1
+
+
+def test_retrying_passes_through_and_the_run_is_as_without_it() -> None:
+    w = Retrying(attempt=2, delay=0.5, reason="HTTP 503", status=503)
+    local: dict[str | float, object] = {**values, "w": w}
+    with marbles_testing() as (start, cold, _hot, exp):
+        model = FakeModel([lambda: cold("-w-a-b-f-|", local, None)])
+        result = start(cold("p|", {"p": "hi"}, None).pipe(agent(model)))
+        assert result == exp("-w-a-b-f-(F,|)", local, None)
+
+
+def test_a_turn_without_usage_makes_the_final_response_incomplete() -> None:
+    silent = Final(finish_reason="stop", usage_complete=False)
+    unknown = FinalResponse(
+        text="Hello",
+        usage=Usage(),
+        history=(Message.user("hi"), Message.assistant("Hello")),
+        turns=1,
+        usage_complete=False,
+    )
+    local: dict[str | float, object] = {**values, "n": silent, "U": unknown}
+    with marbles_testing() as (start, cold, _hot, exp):
+        model = FakeModel([lambda: cold("-a-b-n-|", local, None)])
+        assert start(cold("p|", {"p": "hi"}, None).pipe(agent(model))) == exp("-a-b-n-(U,|)", local, None)
+
+
+def test_max_turns_error_carries_the_usage_of_its_turns() -> None:
+    with marbles_testing() as (start, cold, _hot, exp):
+        model = FakeModel([lambda: cold("-c-t-|", values, None)])
+        records = start(cold("p|", {"p": "hi"}, None).pipe(agent(model, max_turns=1)))
+    error = error_of(records[-1])
+    assert isinstance(error, MaxTurnsError) and error.usage == t.usage
+
+
+def test_the_error_of_a_first_turn_keeps_the_usage_its_stream_gave_it() -> None:
+    usage = Usage(input_tokens=9, total_tokens=9)
+    error = ProviderError("overloaded", type="overloaded_error", usage=usage)
+    unknown = ProviderError("overloaded", type="overloaded_error")
+    for failure in (error, unknown):
+        with marbles_testing() as (start, cold, _hot, _exp):
+            model = FakeModel([lambda: cold("-a-#", values, failure)])  # noqa: B023 - called at once
+            start(cold("p|", {"p": "hi"}, None).pipe(agent(model)))
+    assert (error.usage, unknown.usage) == (usage, None), "no earlier turn: nothing is added"

@@ -13,6 +13,7 @@ from rxllm.events import (
     Final,
     Reasoning,
     ReasoningDelta,
+    Retrying,
     StreamReset,
     TextDelta,
     ToolCall,
@@ -48,6 +49,7 @@ def test_one_response_at_completion() -> None:
             finish_reason="tool_calls",
             response_id="resp_1",
             model="m-1",
+            usage_complete=True,
         ),
     }
     with marbles_testing() as (start, cold, _hot, exp):
@@ -64,11 +66,51 @@ def test_an_empty_turn_gives_an_empty_response() -> None:
         reasoning="",
         reasoning_blocks=(),
         tool_calls=(),
-        usage=Usage(),
+        usage=None,
         finish_reason=None,
         response_id=None,
         model=None,
+        usage_complete=False,
     )
+
+
+def test_a_turn_without_usage_has_none_and_is_not_complete() -> None:
+    # A server that reports no usage: unknown, never zeros.
+    local: dict[str | float, object] = {
+        "s": Final(finish_reason="stop"),
+        "r": CompletionResponse(text="Hel", finish_reason="stop", usage=None, usage_complete=False),
+        "a": TextDelta(text="Hel"),
+    }
+    with marbles_testing() as (start, cold, _hot, exp):
+        assert start(cold("-a-s-|", local, None).pipe(collect_response())) == exp("-----(r,|)", local, None)
+
+
+def test_a_final_that_leaves_an_attempt_out_makes_the_response_incomplete() -> None:
+    local: dict[str | float, object] = {
+        "f": Final(usage=usage, finish_reason="stop", usage_complete=False),
+        "r": CompletionResponse(usage=usage, finish_reason="stop", usage_complete=False),
+    }
+    with marbles_testing() as (start, cold, _hot, exp):
+        assert start(cold("-f-|", local, None).pipe(collect_response())) == exp("---(r,|)", local, None)
+
+
+def test_retrying_does_not_disturb_the_response() -> None:
+    local: dict[str | float, object] = {
+        **values,
+        "w": Retrying(attempt=2, delay=0.5, reason="HTTP 503", status=503),
+        "r": CompletionResponse(
+            text="Hello",
+            tool_calls=(weather,),
+            usage=usage,
+            finish_reason="tool_calls",
+            response_id="resp_1",
+            model="m-1",
+            usage_complete=True,
+        ),
+    }
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = cold("-w-a-w-b-c-f-|", local, None)
+        assert start(source.pipe(collect_response())) == exp("-------------(r,|)", local, None)
 
 
 def test_several_finals_merge() -> None:
@@ -76,7 +118,9 @@ def test_several_finals_merge() -> None:
         "s": Final(finish_reason="stop", model="m-1"),
         "u": Final(usage=usage),
         "v": Final(usage=usage, response_id="resp_9"),
-        "r": CompletionResponse(usage=usage, finish_reason="stop", response_id="resp_9", model="m-1"),
+        "r": CompletionResponse(
+            usage=usage, finish_reason="stop", response_id="resp_9", model="m-1", usage_complete=True
+        ),
     }
     with marbles_testing() as (start, cold, _hot, exp):
         source = cold("-s-u-v-|", local, None)
@@ -185,7 +229,12 @@ def test_resubscribing_starts_clean() -> None:
         source: Observable[AssistantEvent] = reactivex.defer(lambda _: next(attempts))
         results = start(source.pipe(collect_response(), ops.retry(2)))
     response = CompletionResponse(
-        text="lo", usage=usage, finish_reason="tool_calls", response_id="resp_1", model="m-1"
+        text="lo",
+        usage=usage,
+        finish_reason="tool_calls",
+        response_id="resp_1",
+        model="m-1",
+        usage_complete=True,
     )
     assert results == [on_next(212, response), on_completed(212)]
 

@@ -1,5 +1,6 @@
 from collections.abc import Iterator
 
+import msgspec
 import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
@@ -8,7 +9,7 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.marbles import marbles_testing
 
 from rxllm.errors import ProviderError
-from rxllm.events import AssistantEvent, Final, StreamReset, TextDelta, ToolCall, Usage
+from rxllm.events import AssistantEvent, Final, Retrying, StreamReset, TextDelta, ToolCall, Usage
 from rxllm.operators import dedupe_final
 
 on_next, on_completed, subscribe = ReactiveTest.on_next, ReactiveTest.on_completed, ReactiveTest.subscribe
@@ -26,7 +27,7 @@ values: dict[str | float, object] = {
         response_id="chatcmpl-1",
         model="gpt-x",
     ),
-    "z": Final(),
+    "z": Final(usage_complete=False),
 }
 
 
@@ -38,8 +39,16 @@ def test_one_merged_final_just_before_completion() -> None:
 
 def test_a_single_final_is_delivered_as_it_is_at_completion() -> None:
     with marbles_testing() as (start, cold, _hot, exp):
-        source = cold("-f-a-|", values, None)
-        assert start(source.pipe(dedupe_final())) == exp("---a-(f,|)", values, None)
+        source = cold("-g-a-|", values, None)
+        assert start(source.pipe(dedupe_final())) == exp("---a-(g,|)", values, None)
+
+
+def test_a_turn_that_reported_no_usage_has_none_and_is_not_complete() -> None:
+    # The server reported no usage: unknown, which the Final says, never zeros.
+    local: dict[str | float, object] = {**values, "n": Final(finish_reason="stop", usage_complete=False)}
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = cold("-a-s-|", {**local, "s": Final(finish_reason="stop")}, None)
+        assert start(source.pipe(dedupe_final())) == exp("-a---(n,|)", local, None)
 
 
 def test_usage_repeated_and_finish_reason_split_merge_without_double_counting() -> None:
@@ -76,19 +85,39 @@ def test_error_drops_the_held_final() -> None:
 
 
 def test_stream_reset_passes_through_and_the_held_final_stays() -> None:
+    # The discarded attempt sent f (no usage): its fields stay as defaults, and it reported no usage.
     reset = StreamReset(attempt=1, reason="connection reset")
-    local: dict[str | float, object] = {**values, "r": reset}
+    h = values["h"]
+    assert isinstance(h, Final)
+    local: dict[str | float, object] = {
+        **values,
+        "r": reset,
+        "k": msgspec.structs.replace(h, usage_complete=False),
+    }
     with marbles_testing() as (start, cold, _hot, exp):
         source = cold("-f-r-a-g-|", local, None)
-        assert start(source.pipe(dedupe_final())) == exp("---r-a---(h,|)", local, None)
+        assert start(source.pipe(dedupe_final())) == exp("---r-a---(k,|)", local, None)
+
+
+def test_a_discarded_attempt_without_usage_makes_the_final_incomplete() -> None:
+    reset = StreamReset(attempt=2, reason="connection lost mid-stream")
+    local: dict[str | float, object] = {
+        **values,
+        "r": reset,
+        "k": Final(usage=g.usage, usage_complete=False),
+    }
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = cold("-a-r-a-g-|", local, None)
+        assert start(source.pipe(dedupe_final())) == exp("-a-r-a---(k,|)", local, None)
 
 
 def test_other_events_keep_their_order() -> None:
     tool_call = ToolCall(id="c1", call_id="c1", internal_call_id="rx_1", name="ping")
-    local: dict[str | float, object] = {**values, "t": tool_call}
+    retrying = Retrying(attempt=2, delay=0.5, reason="HTTP 503", status=503)
+    local: dict[str | float, object] = {**values, "t": tool_call, "w": retrying}
     with marbles_testing() as (start, cold, _hot, exp):
-        source = cold("-a-t-f-a-|", local, None)
-        assert start(source.pipe(dedupe_final())) == exp("-a-t---a-(f,|)", local, None)
+        source = cold("-w-a-t-g-a-|", local, None)
+        assert start(source.pipe(dedupe_final())) == exp("-w-a-t---a-(g,|)", local, None)
 
 
 def test_dispose_unsubscribes_the_source() -> None:
@@ -131,12 +160,17 @@ def test_every_discarded_attempt_counts_once() -> None:
         "r": reset,
         "o": one,
         "s": Final(usage=Usage(input_tokens=15, total_tokens=15), finish_reason="stop"),
+        "i": Final(usage=Usage(input_tokens=15, total_tokens=15), finish_reason="stop", usage_complete=False),
         "t": Final(finish_reason="stop", usage=Usage(input_tokens=5, total_tokens=5)),
     }
     with marbles_testing() as (start, cold, _hot, exp):
         # Usage repeated within an attempt is merged, not added; each reset adds what was held.
+        source = cold("-o-o-r-o-r-o-t-|", local, None)
+        assert start(source.pipe(dedupe_final())) == exp("-----r---r-----(s,|)", local, None)
+    with marbles_testing() as (start, cold, _hot, exp):
+        # The third attempt reported nothing before its reset: the sum leaves it out, and says so.
         source = cold("-o-o-r-o-r-r-t-|", local, None)
-        assert start(source.pipe(dedupe_final())) == exp("-----r---r-r---(s,|)", local, None)
+        assert start(source.pipe(dedupe_final())) == exp("-----r---r-r---(i,|)", local, None)
 
 
 def test_a_reset_then_an_error_delivers_no_final() -> None:

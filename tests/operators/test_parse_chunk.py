@@ -12,7 +12,7 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.marbles import marbles_testing
 from reactivex.testing.recorded import Recorded
 
-from rxllm.errors import ChunkDecodeError, ProviderError, StreamTruncatedError
+from rxllm.errors import ChunkDecodeError, InternalServerError, ProviderError, StreamTruncatedError
 from rxllm.events import ChunkEvent, Final, TextDelta, ToolCallFragment, Usage
 from rxllm.operators import parse_chunk
 from rxllm.providers._openai_chat import OpenAIChatDialect
@@ -314,11 +314,43 @@ def test_openai_chat_tool_call_and_finish_reason_without_done() -> None:
 
 
 def test_openai_chat_eof_before_done_or_a_finish_reason() -> None:
-    error = StreamTruncatedError("the openai-chat stream ended before [DONE] or a finish reason")
+    error = StreamTruncatedError(
+        "the openai-chat stream ended before [DONE] (or a finish reason and its usage)"
+    )
     with marbles_testing() as (start, cold, _hot, exp):
         results = start(cold("-a-b-|", openai, None).pipe(parse_chunk(OpenAIChatDialect())))
         assert results == exp("-a-b-#", openai_out, error)
     assert type(error_of(results)) is StreamTruncatedError
+
+
+def test_openai_chat_eof_after_the_finish_reason_before_its_usage_is_a_truncation() -> None:
+    # Cut right after the finish reason: the answer looks whole, but its usage (asked for) never came.
+    error = StreamTruncatedError(
+        "the openai-chat stream ended before [DONE] (or a finish reason and its usage)"
+    )
+    with marbles_testing() as (start, cold, _hot, exp):
+        results = start(cold("-a-b-c-|", openai, None).pipe(parse_chunk(OpenAIChatDialect())))
+        assert results == exp("-a-b-c-#", openai_out, error)
+    assert type(error_of(results)) is StreamTruncatedError
+
+
+def test_openai_chat_finish_reason_and_usage_without_done_is_whole() -> None:
+    with marbles_testing() as (start, cold, _hot, exp):
+        source = cold("-a-c-u-|", openai, None)
+        assert start(source.pipe(parse_chunk(OpenAIChatDialect()))) == exp("-a-c-u-|", openai_out, None)
+
+
+def test_openai_chat_without_the_end_marker_requirement_a_finish_reason_is_the_end() -> None:
+    dialect = OpenAIChatDialect(require_end_marker=False)
+    with marbles_testing() as (start, cold, _hot, exp):
+        assert start(cold("-a-c-|", openai, None).pipe(parse_chunk(dialect))) == exp(
+            "-a-c-|", openai_out, None
+        )
+    error = StreamTruncatedError("the openai-chat stream ended before [DONE] or a finish reason")
+    with marbles_testing() as (start, cold, _hot, exp):
+        assert start(cold("-a-b-|", openai, None).pipe(parse_chunk(dialect))) == exp(
+            "-a-b-#", openai_out, error
+        )
 
 
 def test_openai_chat_in_band_error() -> None:
@@ -327,7 +359,7 @@ def test_openai_chat_in_band_error() -> None:
         results = start(cold("-a-e-b-D|", openai, None).pipe(parse_chunk(OpenAIChatDialect())))
         assert results == exp("-a-#", openai_out, error)
     caught = error_of(results)
-    assert type(caught) is ProviderError
+    assert type(caught) is InternalServerError  # type server_error: as the openai SDK names it
     assert (caught.message, caught.type, caught.code, caught.status) == (
         "Overloaded",
         "server_error",

@@ -12,7 +12,7 @@ from reactivex.testing.recorded import Recorded
 
 from rxllm.control import Listener, PauseControl
 from rxllm.errors import StreamTimeoutError
-from rxllm.events import AssistantEvent, Final, StreamReset, TextDelta
+from rxllm.events import AssistantEvent, Final, Retrying, StreamReset, TextDelta
 from rxllm.operators import pause_gate
 
 on_next, on_error, on_completed = ReactiveTest.on_next, ReactiveTest.on_error, ReactiveTest.on_completed
@@ -355,3 +355,19 @@ async def test_on_a_loop_held_events_are_released_on_the_loop_and_a_raising_obse
     assert len(calls) == 3
     assert {thread for _, _, thread in calls} == {loop_thread}
     assert disposed == [True]  # the source was unsubscribed
+
+
+def test_a_retrying_is_held_and_released_in_order_like_any_event() -> None:
+    retrying = Retrying(attempt=2, delay=0.5, reason="HTTP 503", status=503)
+    local: dict[str | float, object] = {**values, "w": retrying}
+    scheduler = TestScheduler()
+    control = PauseControl()
+    xs = scheduler.create_cold_observable(on_next(1, retrying), on_next(3, a), on_completed(5))
+    at(scheduler, 200.5, control.pause)
+    at(scheduler, 206, control.resume)
+    results = scheduler.start(lambda: xs.pipe(pause_gate(control)))
+    assert results.messages == [on_next(206, retrying), on_next(206, a), on_completed(206)]
+    with marbles_testing() as (start, cold_, _hot, exp_):
+        assert start(cold_("-w-a-|", local, None).pipe(pause_gate(PauseControl()))) == exp_(
+            "-w-a-|", local, None
+        )

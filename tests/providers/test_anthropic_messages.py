@@ -9,11 +9,17 @@ import msgspec
 import pytest
 from conftest import Closing, Reply, collect_events
 
-from rxllm.errors import ProviderError, StreamTruncatedError
-from rxllm.events import Final, TextDelta, Usage
+from rxllm.errors import (
+    AuthenticationError,
+    NotFoundError,
+    OverloadedError,
+    StreamTruncatedError,
+)
+from rxllm.events import Final, Retrying, TextDelta, Usage
 from rxllm.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from rxllm.providers.anthropic import AnthropicMessages
 from rxllm.request import CompletionRequest
+from rxllm.response import CompletionResponse
 from rxllm.retry import Backoff
 from rxllm.tools import tool
 
@@ -250,7 +256,7 @@ async def test_http_401_with_anthropic_error_body(
     result = await collect_events(claude(api_key="sk-bad", base_url=origin(server)).stream(HELLO))
     assert result.events == []
     error = result.error
-    assert isinstance(error, ProviderError)
+    assert type(error) is AuthenticationError
     assert (error.status, error.message, error.type, error.request_id) == (
         401,
         "invalid x-api-key",
@@ -267,9 +273,10 @@ async def test_http_529_overloaded_is_retried(
 ) -> None:
     overloaded = Reply(status=529, body=OVERLOADED, headers={"content-type": "application/json"})
     server = await sse_server([overloaded, Reply(STREAM)])
-    fast = Backoff(initial=0.01, maximum=0.01)
+    fast = Backoff(initial=0.01, maximum=0.01, jitter=0)
     result = await collect_events(claude(base_url=origin(server), backoff=fast).stream(HELLO))
-    assert (result.events, result.completed) == (EVENTS, True)
+    retrying = Retrying(attempt=2, delay=0.01, reason="HTTP 529 (overloaded_error)", status=529)
+    assert (result.events, result.completed) == ([retrying, *EVENTS], True)
     assert len(server.requests) == 2
 
 
@@ -281,7 +288,7 @@ async def test_http_529_every_time_keeps_the_overloaded_error(
     )
     fast = Backoff(initial=0.01, maximum=0.01)
     result = await collect_events(claude(base_url=origin(server), backoff=fast, max_retries=2).stream(HELLO))
-    assert isinstance(result.error, ProviderError)
+    assert type(result.error) is OverloadedError
     assert (result.error.status, result.error.type, result.error.message) == (
         529,
         "overloaded_error",
@@ -297,8 +304,13 @@ async def test_overloaded_error_after_http_200_then_close(
     server = await sse_server(Reply([*STREAM[:3], overloaded]))
     result = await collect_events(claude(base_url=origin(server)).stream(HELLO))
     assert result.events == [TextDelta(text="Hi")]
-    assert isinstance(result.error, ProviderError)
-    assert (result.error.status, result.error.type) == (None, "overloaded_error")
+    error = result.error
+    assert type(error) is OverloadedError
+    assert (error.status, error.type) == (None, "overloaded_error")
+    # The input tokens message_start reported are billed: the error carries them, and names the request.
+    assert error.usage == Usage(input_tokens=9, output_tokens=1, total_tokens=10)
+    url = f"{origin(server)}/v1/messages"
+    assert str(error) == f"error in stream: Overloaded (type=overloaded_error) [POST {url}]"
 
 
 async def test_stop_reason_without_message_stop_is_truncated(
@@ -307,8 +319,20 @@ async def test_stop_reason_without_message_stop_is_truncated(
     server = await sse_server(Reply(STREAM[:-1]))
     result = await collect_events(claude(base_url=origin(server)).stream(HELLO))
     assert result.events == [TextDelta(text="Hi")]
-    assert isinstance(result.error, StreamTruncatedError)
-    assert str(result.error) == "the anthropic-messages stream ended before message_stop"
+    error = result.error
+    assert isinstance(error, StreamTruncatedError)
+    url = f"{origin(server)}/v1/messages"
+    assert str(error) == f"the anthropic-messages stream ended before message_stop [POST {url}]"
+    usage = Usage(input_tokens=9, output_tokens=2, total_tokens=11)
+    assert error.usage == usage
+    assert error.partial == CompletionResponse(
+        text="Hi",
+        usage=usage,
+        finish_reason="end_turn",
+        response_id="msg_1",
+        model=MODEL,
+        usage_complete=True,
+    )
 
 
 async def test_overloaded_error_after_message_start_before_any_text_is_retried(
@@ -317,7 +341,25 @@ async def test_overloaded_error_after_message_start_before_any_text_is_retried(
     # message_start carries no user-visible event, so nothing was delivered yet: safe to send again.
     overloaded = ev("error", error={"type": "overloaded_error", "message": "Overloaded"})
     server = await sse_server([Reply([STREAM[0], overloaded]), Reply(STREAM)])
-    fast = Backoff(initial=0.01, maximum=0.01)
+    fast = Backoff(initial=0.01, maximum=0.01, jitter=0)
     result = await collect_events(claude(base_url=origin(server), backoff=fast).stream(HELLO))
-    assert (result.events, result.completed) == (EVENTS, True)
+    retrying = Retrying(attempt=2, delay=0.01, reason="overloaded_error in the stream", status=None)
+    assert (result.events, result.completed) == ([retrying, *EVENTS], True)
     assert len(server.requests) == 2
+
+
+async def test_a_base_url_ending_in_v1_is_a_not_found_naming_the_doubled_path(
+    sse_server: Any, claude: Callable[..., AnthropicMessages]
+) -> None:
+    # Anthropic's base_url is the origin: ".../v1" posts to /v1/v1/messages, and the error says so.
+    body = b'{"type": "error", "error": {"type": "not_found_error", "message": "Not Found"}}'
+    server = await sse_server(Reply(status=404, body=body, headers={"content-type": "application/json"}))
+    result = await collect_events(claude(base_url=server.base_url).stream(HELLO))
+    error = result.error
+    assert type(error) is NotFoundError
+    url = f"{server.base_url}/v1/messages"
+    assert url.endswith("/v1/v1/messages")
+    assert (error.status, error.method, error.url) == (404, "POST", url)
+    assert str(error) == f"HTTP 404: Not Found (type=not_found_error) [POST {url}]"
+    assert server.requests[0].path == "/v1/v1/messages"
+    assert len(server.requests) == 1

@@ -10,7 +10,17 @@ import msgspec
 import pytest
 from loguru import logger
 
-from rxllm.errors import ChunkDecodeError, ProviderError
+from rxllm.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ChunkDecodeError,
+    InternalServerError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitError,
+)
 from rxllm.events import (
     ChunkEvent,
     Final,
@@ -223,8 +233,39 @@ def test_overloaded_error_after_http_200_keeps_its_type() -> None:
     with pytest.raises(ProviderError) as caught:
         parser.feed("error", overloaded)
     error = caught.value
+    assert type(error) is OverloadedError
     assert (error.status, error.message, error.type) == (None, "Overloaded", "overloaded_error")
     assert str(error) == "error in stream: Overloaded (type=overloaded_error)"
+
+
+@pytest.mark.parametrize(
+    ("type_", "kind"),
+    [
+        ("invalid_request_error", BadRequestError),
+        ("authentication_error", AuthenticationError),
+        ("permission_error", PermissionDeniedError),
+        ("not_found_error", NotFoundError),
+        ("rate_limit_error", RateLimitError),
+        ("api_error", InternalServerError),
+        ("overloaded_error", OverloadedError),
+        ("request_too_large", ProviderError),
+    ],
+)
+def test_error_events_are_classed_by_their_type(type_: str, kind: type[ProviderError]) -> None:
+    event = data("error", error={"type": type_, "message": "no"})
+    with pytest.raises(ProviderError) as caught:
+        AnthropicMessagesDialect().parser().feed("error", event)
+    assert type(caught.value) is kind
+    assert (caught.value.type, caught.value.status) == (type_, None)
+
+
+def test_a_stream_without_usage_reports_none() -> None:
+    start = data("message_start", message={"id": MSG, "type": "message", "model": MODEL, "content": []})
+    stop = data("message_delta", delta={"stop_reason": "end_turn"})
+    assert feed_all([start, stop]) == [
+        Final(usage=None, response_id=MSG, model=MODEL),
+        Final(usage=None, finish_reason="end_turn"),
+    ]
 
 
 def test_error_with_a_request_id() -> None:

@@ -666,7 +666,10 @@ async def test_truncated_before_the_end_marker(connect: Callable[..., Any], wire
     result = await collect_events(provider.stream(HELLO))
     assert normalized(result.events, wire) == ([TextDelta(text=p) for p in turn.text], [])
     assert isinstance(result.error, StreamTruncatedError)
-    assert str(result.error) == f"the {wire.name} stream ended before {provider.dialect.end_of_turn}"
+    assert str(result.error) == (
+        f"the {wire.name} stream ended before {provider.dialect.end_of_turn} [POST {provider.url}]"
+    )
+    assert result.error.partial is not None and result.error.partial.text == "".join(turn.text)
     assert len(server.requests) == 1
 
 

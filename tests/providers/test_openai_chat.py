@@ -10,23 +10,29 @@ from typing import Any
 
 import pytest
 from conftest import Closing, Reply, collect_events
-from openai_sse import DONE, MODEL, chunk, tool_fragment
+from openai_sse import DONE, MODEL, RESPONSE_ID, chunk, tool_fragment
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxllm.control import PauseControl
 from rxllm.errors import (
+    AuthenticationError,
     ChunkDecodeError,
     EventLoopError,
     EventTooLargeError,
     InsecureTransportError,
+    InternalServerError,
+    NotEventStreamError,
     ProviderError,
+    RateLimitError,
+    SseError,
     StreamTruncatedError,
     TransportError,
 )
-from rxllm.events import Final, ReasoningDelta, TextDelta, ToolCall, ToolCallDelta, Usage
+from rxllm.events import Final, ReasoningDelta, Retrying, TextDelta, ToolCall, ToolCallDelta, Usage
 from rxllm.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from rxllm.providers.openai import OpenAIChat
 from rxllm.request import CompletionRequest
+from rxllm.response import CompletionResponse
 from rxllm.retry import Backoff
 from rxllm.tools import tool
 
@@ -259,19 +265,71 @@ async def test_usage_only_last_chunk(sse_server: Any, chat: Callable[..., OpenAI
     assert [e for e in result.events if isinstance(e, Final)] == [TEXT_EVENTS[-1]]
 
 
-async def test_no_usage_at_all_gives_zeros(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
-    # Compatible servers that ignore stream_options send no usage chunk.
+async def test_no_usage_at_all_is_none_not_zeros(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
+    # Compatible servers that ignore stream_options send no usage chunk: unknown, never zeros.
     server = await sse_server(Reply([chunk({"content": "Hi"}), chunk({}, "stop"), DONE]))
     result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.events == [
         TextDelta(text="Hi"),
         Final(
-            usage=Usage(),
+            usage=None,
             finish_reason="stop",
             response_id="chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
             model=MODEL,
+            usage_complete=False,
         ),
     ]
+    assert result.completed
+
+
+async def test_finish_reason_and_usage_without_done_is_whole(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    server = await sse_server(Reply(TEXT_STREAM[:-1]))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert result.events == TEXT_EVENTS
+    assert result.completed
+
+
+async def test_a_cut_after_the_finish_reason_before_its_usage_is_a_truncation(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    # A fault-injecting server cuts here: the answer looks whole, but its usage (asked for) never came.
+    server = await sse_server(Reply(TEXT_STREAM[:4]))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert result.events == TEXT_EVENTS[:2]  # the Final never comes
+    error = result.error
+    assert type(error) is StreamTruncatedError
+    url = f"{server.base_url}/chat/completions"
+    assert (
+        str(error)
+        == f"the openai-chat stream ended before [DONE] (or a finish reason and its usage) [POST {url}]"
+    )
+    assert (error.method, error.url, error.connection_lost, error.usage) == ("POST", url, False, None)
+    assert error.partial == CompletionResponse(
+        text="Hello wörld 你好",
+        finish_reason="stop",
+        response_id="chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
+        model=MODEL,
+    )
+    assert len(server.requests) == 1
+
+
+async def test_without_the_end_marker_requirement_a_finish_reason_is_the_end(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    # A server that sends neither usage nor [DONE]: whole only with require_end_marker=False.
+    server = await sse_server(Reply([chunk({"content": "Hi"}), chunk({}, "stop")]))
+    provider = chat(MODEL, base_url=server.base_url, require_end_marker=False)
+    result = await collect_events(provider.stream(HELLO))
+    assert result.completed
+    assert result.events == [
+        TextDelta(text="Hi"),
+        Final(finish_reason="stop", response_id=RESPONSE_ID, model=MODEL, usage_complete=False),
+    ]
+    strict = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert type(strict.error) is StreamTruncatedError
+    assert len(server.requests) == 2
 
 
 async def test_reasoning_content(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
@@ -337,7 +395,13 @@ async def test_401_with_json_error_body(sse_server: Any, chat: Callable[..., Ope
     assert error.type == "invalid_request_error"
     assert error.code == "invalid_api_key"
     assert error.request_id == "req_123"
-    assert str(error).startswith("HTTP 401: Incorrect API key provided")
+    assert type(error) is AuthenticationError
+    url = f"{server.base_url}/chat/completions"
+    assert (error.method, error.url) == ("POST", url)
+    assert str(error) == (
+        f"HTTP 401: {error.message} (type=invalid_request_error, code=invalid_api_key) [request id req_123]"
+        f" [POST {url}]"
+    )
     assert len(server.requests) == 1
 
 
@@ -345,7 +409,7 @@ async def test_error_body_that_is_not_json_is_kept(sse_server: Any, chat: Callab
     server = await sse_server(Reply(status=502, body=b"<html>Bad Gateway</html>", headers={}))
     result = await collect_events(chat(MODEL, base_url=server.base_url, backoff=FAST).stream(HELLO))
     assert len(server.requests) == 3, "a 502 is retried twice, then delivered"
-    assert isinstance(result.error, ProviderError)
+    assert type(result.error) is InternalServerError
     assert (result.error.status, result.error.message, result.error.body) == (
         502,
         "<html>Bad Gateway</html>",
@@ -394,7 +458,12 @@ async def test_truncated_stream(
     result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.events == delivered
     assert isinstance(result.error, StreamTruncatedError)
-    assert str(result.error) == "the openai-chat stream ended before [DONE] or a finish reason"
+    url = f"{server.base_url}/chat/completions"
+    assert str(result.error) == (
+        f"the openai-chat stream ended before [DONE] (or a finish reason and its usage) [POST {url}]"
+    )
+    text = "".join(event.text for event in delivered)
+    assert result.error.partial == CompletionResponse(text=text)
     assert len(server.requests) == 1, "a truncated stream is never re-sent"
 
 
@@ -402,16 +471,31 @@ async def test_dropped_connection_mid_stream(sse_server: Any, chat: Callable[...
     server = await sse_server(Reply(TEXT_STREAM[:3], abort=True))
     result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
     assert result.events == TEXT_EVENTS[:2]
-    assert isinstance(result.error, StreamTruncatedError)
-    assert str(result.error).startswith("the connection dropped mid-stream")
+    error = result.error
+    assert isinstance(error, StreamTruncatedError)
+    # In rxllm's words: aiohttp's message holds an internal "400" that would read like an HTTP status.
+    url = f"{server.base_url}/chat/completions"
+    assert str(error) == f"connection dropped mid-stream (ClientPayloadError) [POST {url}]"
+    assert "400" in str(error.__cause__) and "400" not in str(error).removesuffix(f" [POST {url}]")
+    assert type(error.__cause__).__name__ == "ClientPayloadError"
+    assert error.connection_lost
+    assert error.partial == CompletionResponse(text="Hello wörld 你好")
     assert len(server.requests) == 1
 
 
 async def test_unreachable_server_is_a_transport_error(chat: Callable[..., OpenAIChat]) -> None:
-    result = await collect_events(chat(MODEL, base_url="http://127.0.0.1:9/v1", backoff=FAST).stream(HELLO))
-    assert result.events == []
+    backoff = Backoff(initial=0.01, maximum=0.02, jitter=0)
+    result = await collect_events(
+        chat(MODEL, base_url="http://127.0.0.1:9/v1", backoff=backoff).stream(HELLO)
+    )
+    assert result.events == [
+        Retrying(attempt=2, delay=0.01, reason="connection failed", status=None),
+        Retrying(attempt=3, delay=0.02, reason="connection failed", status=None),
+    ]
     assert isinstance(result.error, TransportError)
-    assert str(result.error).startswith("could not reach http://127.0.0.1:9/v1/chat/completions")
+    assert str(result.error).startswith("could not reach the server: ClientConnectorError")
+    assert str(result.error).endswith(" [POST http://127.0.0.1:9/v1/chat/completions]")
+    assert (result.error.method, result.error.url) == ("POST", "http://127.0.0.1:9/v1/chat/completions")
 
 
 async def test_event_over_the_size_bound(sse_server: Any, chat: Callable[..., OpenAIChat]) -> None:
@@ -573,3 +657,90 @@ def test_repr_never_shows_the_key() -> None:
     provider = OpenAIChat(MODEL, api_key="sk-secret-123", base_url="https://api.openai.com/v1")
     assert "sk-secret" not in repr(provider)
     assert repr(provider) == f"OpenAIChat(model='{MODEL}', base_url='https://api.openai.com/v1')"
+
+
+# -- a 2xx reply that is not an event stream -------------------------------------------------------
+
+COMPLETION_JSON = (
+    b'{"id":"chatcmpl-1","object":"chat.completion","model":"m","choices":[{"index":0,'
+    b'"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}]}'
+)
+
+
+async def test_json_for_a_streamed_request_is_not_an_event_stream(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    # A compatible server that ignored "stream": true answers one JSON completion.
+    server = await sse_server(Reply(body=COMPLETION_JSON, headers={"content-type": "application/json"}))
+    result = await collect_events(chat(MODEL, base_url=server.base_url, midstream_retries=2).stream(HELLO))
+    assert result.events == []
+    error = result.error
+    assert type(error) is NotEventStreamError
+    assert isinstance(error, SseError)
+    assert (error.content_type, error.first_bytes) == ("application/json", COMPLETION_JSON)
+    url = f"{server.base_url}/chat/completions"
+    assert str(error) == (
+        f"expected an event stream (text/event-stream), got application/json: {COMPLETION_JSON!r}"
+        f" [POST {url}]"
+    )
+    assert len(server.requests) == 1, "neither retried nor resent: the server would answer the same"
+
+
+async def test_a_proxys_html_page_is_not_an_event_stream(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    page = b"<html><body>Please log in to the corporate proxy</body></html>"
+    server = await sse_server(Reply(body=page, headers={"content-type": "text/html; charset=utf-8"}))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
+    error = result.error
+    assert type(error) is NotEventStreamError
+    assert (error.content_type, error.first_bytes) == ("text/html; charset=utf-8", page)
+    assert str(error) == (
+        f"expected an event stream (text/event-stream), got text/html; charset=utf-8: {page!r}"
+        f" [POST {server.base_url}/chat/completions]"
+    )
+
+
+async def test_a_json_error_object_in_a_200_is_the_provider_error_of_its_class(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    body = b'{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}'
+    server = await sse_server(
+        Reply(body=body, headers={"content-type": "application/json", "x-request-id": "req_7"})
+    )
+    backoff = Backoff(initial=0.01, maximum=0.01, jitter=0)
+    result = await collect_events(chat(MODEL, base_url=server.base_url, backoff=backoff).stream(HELLO))
+    error = result.error
+    assert type(error) is RateLimitError
+    assert (error.status, error.message, error.type, error.code, error.request_id) == (
+        None,
+        "Rate limit reached",
+        "requests",
+        "rate_limit_exceeded",
+        "req_7",
+    )
+    reason = "rate_limit_exceeded in the stream"
+    assert result.events == [
+        Retrying(attempt=2, delay=0.01, reason=reason),
+        Retrying(attempt=3, delay=0.01, reason=reason),
+    ], "a transient error object is retried as one inside a stream is"
+    assert len(server.requests) == 3
+
+
+async def test_an_event_stream_with_a_charset_is_an_event_stream(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    server = await sse_server(
+        Reply(TEXT_STREAM, headers={"content-type": "text/event-stream; charset=utf-8"})
+    )
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert (result.events, result.completed) == (TEXT_EVENTS, True)
+
+
+async def test_an_empty_body_without_a_content_type_is_not_an_event_stream(
+    sse_server: Any, chat: Callable[..., OpenAIChat]
+) -> None:
+    server = await sse_server(Reply(body=b"", headers={}))
+    result = await collect_events(chat(MODEL, base_url=server.base_url).stream(HELLO))
+    assert type(result.error) is NotEventStreamError
+    assert str(result.error).startswith("expected an event stream (text/event-stream), got ")

@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
 import pytest
 
-from rxllm.errors import ChunkDecodeError, ProviderError
+from rxllm.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ChunkDecodeError,
+    InternalServerError,
+    NotFoundError,
+    OverloadedError,
+    ProviderError,
+    RateLimitError,
+)
 from rxllm.events import ChunkEvent, Final, ReasoningDelta, TextDelta, ToolCallFragment, Usage
 from rxllm.providers._openai_chat import OpenAIChatDialect, OpenAIChatParser
 
@@ -62,9 +72,36 @@ def test_dialect_name_and_a_fresh_parser_each_time() -> None:
     first, second = dialect.parser(), dialect.parser()
     first.feed("message", "[DONE]")
     assert dialect.name == "openai-chat"
-    assert dialect.end_of_turn == "[DONE] or a finish reason"
+    assert dialect.end_of_turn == "[DONE] (or a finish reason and its usage)"
+    assert OpenAIChatDialect(require_end_marker=False).end_of_turn == "[DONE] or a finish reason"
     assert (first.done, first.finished) == (True, True)
     assert (second.done, second.finished) == (False, False)
+
+
+def test_a_finish_reason_ends_the_turn_only_with_its_usage() -> None:
+    parser = OpenAIChatDialect().parser()
+    assert feed_all([content("Hi"), STOP], parser) == [TextDelta(text="Hi"), STOP_EVENT]
+    assert (parser.done, parser.finished) == (False, False)  # a cut here would lose the usage
+    assert feed_all([USAGE], parser) == [USAGE_EVENT]
+    assert (parser.done, parser.finished) == (False, True)
+
+
+def test_usage_on_the_chunk_with_the_finish_reason_ends_the_turn() -> None:
+    parser = OpenAIChatDialect().parser()
+    line = (
+        "{" + HEAD + ',"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],'
+        '"usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29}}'
+    )
+    assert feed_all([line], parser) == [STOP_EVENT, USAGE_EVENT]
+    assert parser.finished
+
+
+def test_without_the_end_marker_requirement_a_finish_reason_alone_ends_the_turn() -> None:
+    parser = OpenAIChatDialect(require_end_marker=False).parser()
+    assert feed_all([content("Hi")], parser) == [TextDelta(text="Hi")]
+    assert parser.finished is False
+    assert feed_all([STOP], parser) == [STOP_EVENT]
+    assert (parser.done, parser.finished) == (False, True)
 
 
 def test_text_only() -> None:
@@ -213,7 +250,7 @@ def test_stop_with_tool_calls() -> None:
         tool_chunk('{"index":0,"id":"call_a","type":"function","function":{"name":"add","arguments":"{}"}}'),
         STOP,
     ]
-    parser = OpenAIChatDialect().parser()
+    parser = OpenAIChatDialect(require_end_marker=False).parser()
     assert feed_all(lines, parser) == [
         ToolCallFragment(index=0, id="call_a", name="add", arguments="{}"),
         STOP_EVENT,
@@ -253,10 +290,17 @@ def test_usage_with_nulls_and_no_total() -> None:
     ]
 
 
-def test_empty_usage_object_gives_zeros() -> None:
-    assert feed_all(["{" + HEAD + ',"choices":[],"usage":{}}']) == [
-        Final(usage=Usage(), response_id=ID, model=MODEL)
-    ]
+def test_an_empty_usage_object_reports_nothing() -> None:
+    # `"usage": {}` or all nulls: no numbers, so no usage; zeros would read as a free request.
+    parser = OpenAIChatDialect().parser()
+    nulls = '"usage":{"prompt_tokens":null,"completion_tokens":null,"total_tokens":null}'
+    assert (
+        feed_all(["{" + HEAD + ',"choices":[],"usage":{}}', "{" + HEAD + ',"choices":[],' + nulls + "}"])
+        == []
+    )
+    assert feed_all([STOP], parser) == [STOP_EVENT]
+    assert feed_all(["{" + HEAD + ',"choices":[],"usage":{}}'], parser) == []
+    assert parser.finished is False
 
 
 def test_finish_reason_missing() -> None:
@@ -277,7 +321,7 @@ def test_finish_reason_empty_string() -> None:
 
 
 def test_finish_reason_unknown_kept_verbatim() -> None:
-    parser = OpenAIChatDialect().parser()
+    parser = OpenAIChatDialect(require_end_marker=False).parser()
     assert feed_all([content("Hi", finish_reason='"eos_token"')], parser) == [
         TextDelta(text="Hi"),
         Final(finish_reason="eos_token", response_id=ID, model=MODEL),
@@ -286,7 +330,7 @@ def test_finish_reason_unknown_kept_verbatim() -> None:
 
 
 def test_finish_reason_on_a_chunk_after_the_content() -> None:
-    parser = OpenAIChatDialect().parser()
+    parser = OpenAIChatDialect(require_end_marker=False).parser()
     assert feed_all([content("Hi")], parser) == [TextDelta(text="Hi")]
     assert parser.finished is False
     assert feed_all([content(" all", finish_reason='"length"')], parser) == [
@@ -304,7 +348,7 @@ def test_in_band_error_object_on_200() -> None:
     with pytest.raises(ProviderError) as caught:
         OpenAIChatDialect().parser().feed("message", line)
     error = caught.value
-    assert type(error) is ProviderError
+    assert type(error) is InternalServerError
     assert (error.message, error.type, error.code, error.status) == (
         "The server had an error processing your request.",
         "server_error",
@@ -326,7 +370,7 @@ def test_in_band_error_object_with_int_code_openrouter() -> None:
     with pytest.raises(ProviderError) as caught:
         OpenAIChatDialect().parser().feed("message", line)
     error = caught.value
-    assert type(error) is ProviderError
+    assert type(error) is InternalServerError  # code 502: a status number, classed as one
     assert (error.message, error.type, error.code, error.status) == (
         "Provider returned error",
         None,
@@ -335,10 +379,36 @@ def test_in_band_error_object_with_int_code_openrouter() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("type_", "code", "kind"),
+    [
+        ("invalid_request_error", "context_length_exceeded", BadRequestError),
+        ("invalid_request_error", "invalid_api_key", AuthenticationError),
+        ("invalid_request_error", "model_not_found", NotFoundError),
+        ("requests", "rate_limit_exceeded", RateLimitError),
+        ("insufficient_quota", None, RateLimitError),
+        ("server_error", None, InternalServerError),
+        ("overloaded_error", None, OverloadedError),
+        (None, "429", RateLimitError),
+        (None, "503", InternalServerError),
+        ("upstream_error", "oops", ProviderError),
+    ],
+)
+def test_in_band_error_objects_are_classed_by_code_then_type(
+    type_: str | None, code: str | None, kind: type[ProviderError]
+) -> None:
+    body = msgspec.json.encode({"error": {"message": "no", "type": type_, "code": code}}).decode()
+    with pytest.raises(ProviderError) as caught:
+        OpenAIChatDialect().parser().feed("message", body)
+    assert type(caught.value) is kind
+    assert (caught.value.type, caught.value.code, caught.value.status) == (type_, code, None)
+
+
 def test_in_band_error_string_on_200() -> None:
     with pytest.raises(ProviderError) as caught:
         OpenAIChatDialect().parser().feed("message", '{"error":"upstream connect error or disconnect"}')
     error = caught.value
+    assert type(error) is ProviderError
     assert (error.message, error.type, error.code, error.status) == (
         "upstream connect error or disconnect",
         None,

@@ -440,7 +440,7 @@ def test_usage_without_details_and_without_total() -> None:
     ]
 
 
-def test_no_usage_at_all_gives_zeros() -> None:
+def test_no_usage_at_all_is_none_not_zeros() -> None:
     assert feed_all([completed(usage=None)]) == [
-        Final(usage=Usage(), finish_reason="completed", response_id=RESP, model=MODEL)
+        Final(usage=None, finish_reason="completed", response_id=RESP, model=MODEL)
     ]

@@ -264,3 +264,22 @@ def test_the_server_on_its_own_thread_serves_a_plain_script() -> None:
         TextDelta(text="there."),
     ]
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("dialect", ["openai", "responses", "anthropic"])
+def test_a_turn_without_usage_is_a_server_that_reports_none(dialect: DialectName) -> None:
+    events = run(replay_sse(sse_bytes(Turn(text=["Hi"], usage=None), dialect), dialect_of(dialect)))
+    final = events[-1]
+    assert isinstance(final, Final)
+    assert (final.usage, final.usage_complete) == (None, False)
+    assert events[:-1] == [TextDelta(text="Hi")]
+
+
+def test_replayed_bytes_cut_short_give_the_error_its_partial_and_usage() -> None:
+    pieces = sse_bytes(Turn(text=["Hi ", "there"], usage=USAGE), "anthropic")
+    with pytest.raises(StreamTruncatedError) as caught:
+        run(replay_sse(pieces[:-1], dialect_of("anthropic")))
+    error = caught.value
+    assert error.partial is not None and error.partial.text == "Hi there"
+    assert error.usage == Usage(input_tokens=10, output_tokens=5, total_tokens=15, cached_input_tokens=2)
+    assert error.url is None, "no request was made"
