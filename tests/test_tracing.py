@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 import reactivex
 from conftest import collect_events
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 import rxllm
@@ -32,6 +34,8 @@ from rxllm.errors import ProviderError, StreamTruncatedError
 from rxllm.events import AssistantEvent, Final, Retrying, StreamReset, TextDelta, ToolCall
 from rxllm.messages import Message
 from rxllm.providers._base import Provider
+from rxllm.providers.anthropic import AnthropicMessages
+from rxllm.providers.openai import OpenAIChat, OpenAIResponses
 from rxllm.providers.scripted import DialectName
 from rxllm.request import CompletionRequest
 from rxllm.retry import Backoff
@@ -261,6 +265,24 @@ async def test_subscribed_from_another_thread_the_span_has_that_threads_parent(o
         ("worker", SpanKind.INTERNAL, None),
         ("chat scripted-model", SpanKind.CLIENT, "worker"),
     ]
+
+
+async def test_the_chat_span_is_current_in_the_task_that_sends_the_request(otel: Otel) -> None:
+    # So an HTTP client instrumentation's spans, and spans made in callbacks, nest under it.
+    current: list[int] = []
+    async with ScriptedServer([Turn(text=["Hel", "lo"])]) as server:
+        async with server.provider() as provider:
+            stream = provider.stream(REQUEST).pipe(
+                ops.do_action(
+                    on_next=lambda _: current.append(trace.get_current_span().get_span_context().span_id)
+                )
+            )
+            result = await collect_events(stream)
+    assert result.completed
+    (chat,) = otel.spans()
+    assert chat.context is not None
+    assert current == [chat.context.span_id] * 3
+    assert trace.get_current_span() is trace.INVALID_SPAN, "and nowhere else"
 
 
 # -- an agent run with two tools at once -------------------------------------------------------------
@@ -710,3 +732,123 @@ print(rxllm.tracing.is_enabled())
         "rxllm.enable_tracing needs OpenTelemetry: pip install 'rxllm[otel]'",
         "False",
     ]
+
+
+# -- what the attributes say --------------------------------------------------------------------------
+
+
+def _one_span(otel: Otel, model: Any, request: CompletionRequest) -> dict[str, Any]:
+    layer = tracing.chat_layer(model, request)
+    assert layer is not None
+    source: reactivex.Observable[AssistantEvent] = reactivex.from_iterable([Final(finish_reason="stop")])
+    source.pipe(layer).subscribe()
+    (span,) = otel.spans()
+    otel.exporter.clear()
+    return attributes_of(span)
+
+
+@pytest.mark.parametrize(
+    ("kind", "base_url", "provider", "api_type", "address", "port"),
+    [
+        (OpenAIChat, None, "openai", "chat_completions", "api.openai.com", 443),
+        (OpenAIResponses, None, "openai", "responses", "api.openai.com", 443),
+        (AnthropicMessages, None, "anthropic", None, "api.anthropic.com", 443),
+        (OpenAIChat, "https://api.deepseek.com/v1", "deepseek", None, "api.deepseek.com", 443),
+        (OpenAIChat, "https://api.groq.com/openai/v1", "groq", None, "api.groq.com", 443),
+        (
+            OpenAIChat,
+            "https://team.openai.azure.com/openai/v1",
+            "azure.ai.openai",
+            None,
+            "team.openai.azure.com",
+            443,
+        ),
+        (OpenAIChat, "http://localhost:11434/v1", "openai", "chat_completions", "localhost", 11434),
+        (OpenAIChat, "http://127.0.0.1/v1", "openai", "chat_completions", "127.0.0.1", 80),
+    ],
+)
+def test_the_provider_name_and_server_follow_the_class_and_the_base_url(
+    otel: Otel,
+    kind: type[Provider],
+    base_url: str | None,
+    provider: str,
+    api_type: str | None,
+    address: str,
+    port: int,
+) -> None:
+    model = kind("m-1", api_key="sk-test", base_url=base_url)
+    expected: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": "m-1",
+        "server.address": address,
+        "server.port": port,
+        "gen_ai.request.stream": True,
+        "gen_ai.response.finish_reasons": ("stop",),
+        "gen_ai.usage.input_tokens": 0,
+        "gen_ai.usage.output_tokens": 0,
+    }
+    if api_type is not None:
+        expected["openai.api.type"] = api_type
+    assert _one_span(otel, model, CompletionRequest([Message.user("Hi")])) == expected
+
+
+def test_request_settings_become_gen_ai_request_attributes_and_params_win(otel: Otel) -> None:
+    model = OpenAIChat("m-1", api_key="sk-test")
+    request = CompletionRequest(
+        [Message.user("Hi")],
+        temperature=1,
+        max_tokens=10,
+        params={
+            "max_completion_tokens": 20,
+            "stop": "END",
+            "seed": 7,
+            "n": 2,
+            "frequency_penalty": 0.5,
+            "presence_penalty": -1,
+            "top_k": True,  # not an int: left out
+        },
+    )
+    attributes = _one_span(otel, model, request)
+    assert {key: value for key, value in attributes.items() if key.startswith("gen_ai.request.")} == {
+        "gen_ai.request.model": "m-1",
+        "gen_ai.request.temperature": 1.0,
+        "gen_ai.request.max_tokens": 20,
+        "gen_ai.request.stop_sequences": ("END",),
+        "gen_ai.request.seed": 7,
+        "gen_ai.request.choice.count": 2,
+        "gen_ai.request.frequency_penalty": 0.5,
+        "gen_ai.request.presence_penalty": -1.0,
+        "gen_ai.request.stream": True,
+    }
+    anthropic = AnthropicMessages("claude-x", api_key="sk-test")
+    request = CompletionRequest(
+        [Message.user("Hi")], params={"top_k": 5, "stop_sequences": ["a", "b"], "n": 1}
+    )
+    attributes = _one_span(otel, anthropic, request)
+    assert attributes["gen_ai.request.top_k"] == 5
+    assert attributes["gen_ai.request.stop_sequences"] == ("a", "b")
+    assert "gen_ai.request.choice.count" not in attributes, "one choice is the default: not recorded"
+
+
+async def test_an_agent_run_that_runs_out_of_turns_is_an_invoke_agent_span_in_error(otel: Otel) -> None:
+    @rxllm.tool
+    def again() -> str:
+        """Once more."""
+        return "more"
+
+    async with ScriptedServer([Turn(calls=[Call("again")])]) as server:
+        async with server.provider() as provider:
+            result = await collect_events(
+                rxllm.Agent(provider, tools=[again], max_turns=1).stream_prompt("Go")
+            )
+    assert isinstance(result.error, rxllm.MaxTurnsError)
+    names = tree(otel.spans())
+    assert names == [
+        ("invoke_agent", SpanKind.INTERNAL, None),
+        ("chat scripted-model", SpanKind.CLIENT, "invoke_agent"),
+    ]
+    run = otel.spans()[0]
+    assert run.status.status_code is StatusCode.ERROR
+    assert (run.attributes or {})["error.type"] == "MaxTurnsError"
+    assert (run.attributes or {})["gen_ai.response.finish_reasons"] == ("tool_calls",)
