@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -11,8 +12,9 @@ import reactivex
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
-from rxllm import Agent, ProviderError, StreamReset, TextDelta, ToolCallDelta, tool
+from rxllm import Agent, ProviderError, StreamReset, TextDelta, ToolCallDelta, Usage, price, tool
 from rxllm.notebook import display_stream, events_table
+from rxllm.providers.openai import OpenAIChat
 from rxllm.testing import Call, ScriptedModel, Turn
 
 
@@ -149,3 +151,20 @@ async def test_a_stream_reset_replaces_the_turns_output_with_a_note(published: l
         '<div style="opacity: 0.6; color: #a60">↻ retrying: connection lost mid-stream</div>'
         '<div style="white-space: pre-wrap">It is noon.</div>'
     ) in published[-1]["data"]["text/html"]
+
+
+async def test_given_the_provider_the_status_line_ends_with_the_runs_cost(
+    published: list[dict[str, Any]],
+) -> None:
+    provider = OpenAIChat("gpt-4o", api_key="sk-test")  # priced as OpenAI's; the run itself is scripted
+    view = display_stream(agent_run(), min_interval=0, provider=provider)
+    await view
+    cost = price(Usage(input_tokens=20, output_tokens=10, total_tokens=30), model="gpt-4o", provider="openai")
+    assert cost is not None and cost.amount == Decimal("0.00015")
+    assert published[-1]["data"]["text/plain"].endswith(
+        f"[2 turns · input 20 · output 10 · total 30 tokens · cost {cost}]"
+    )
+    local = OpenAIChat("gpt-4o", base_url="http://127.0.0.1:11434/v1")
+    unpriced = display_stream(agent_run(), min_interval=0, provider=local)
+    await unpriced
+    assert published[-1]["data"]["text/plain"].endswith("[2 turns · input 20 · output 10 · total 30 tokens]")
