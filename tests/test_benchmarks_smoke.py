@@ -35,6 +35,10 @@ def test_benchmark_smoke_run_is_exact(tmp_path: Path) -> None:
     assert set(results["scale"]["modes"]) == {"burst", "paced10"}
     assert results["pause"]["bytes_grown_while_paused"]["total"] >= 0
     assert set(results["scaling"]) == {"collect_response", "agent", "tool_arguments"}
+    assert "rxllm-chat-traced" in cases
+    assert set(results["tracing"]["cpu_us_per_turn"]) == {
+        f"{mode} {size}" for mode in ("off", "noop", "sdk") for size in (32, 64)
+    }
     table = (tmp_path / "table.md").read_text()
     assert table.startswith("Run of ")
     assert "**Smoke run**: toy sizes" in table, "a smoke table says its timings are not the targets'"
