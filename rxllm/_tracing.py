@@ -49,7 +49,7 @@ from __future__ import annotations
 import threading
 import time
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,8 +59,8 @@ from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
 
+from rxllm._fusion import Fused, Link
 from rxllm._version import __version__
 from rxllm.events import (
     AgentEvent,
@@ -191,33 +191,15 @@ class Tracing:
             content = _content_attributes(request.preamble, request.tools, request.messages)
 
         def _chat(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
-            def subscribe(
-                observer: abc.ObserverBase[AssistantEvent],
-                scheduler: abc.SchedulerBase | None = None,
-            ) -> abc.DisposableBase:
-                parent = otel_context.get_current()
+            def start(observer: abc.ObserverBase[AssistantEvent], parent: Context) -> tuple[_Turn, Span]:
                 span = self.tracer.start_span(
                     name, context=parent, kind=SpanKind.CLIENT, attributes=attributes
                 )
                 if content is not None:
                     span.set_attributes(content)
-                turn = _Turn(self, span, observer, common)
-                # Current while the request is sent: the tasks it starts carry the span.
-                token = otel_context.attach(trace.set_span_in_context(span, parent))
-                try:
-                    inner = source.subscribe(
-                        turn.on_next, turn.on_error, turn.on_completed, scheduler=scheduler
-                    )
-                finally:
-                    otel_context.detach(token)
+                return _Turn(self, span, observer, common), span
 
-                def dispose() -> None:
-                    turn.cancelled()
-                    inner.dispose()
-
-                return Disposable(dispose)
-
-            return Observable(subscribe)
+            return _Traced(source, start)
 
         return _chat
 
@@ -236,7 +218,32 @@ class Tracing:
         return RunTrace(self, model, name, preamble, tools, request_options, tuple(messages))
 
 
-class _Turn:
+class _Traced(Fused[Any]):
+    """``source`` observed by a link that holds a span: made at subscription, current while subscribing."""
+
+    def __init__(
+        self,
+        source: Observable[Any],
+        start: Callable[[abc.ObserverBase[Any], Context], tuple[Link[Any, Any], Span]],
+    ) -> None:
+        self._source = source
+        self._start = start
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        parent = otel_context.get_current()
+        link, span = self._start(observer, parent)
+        # Current while the source is subscribed: the tasks it starts (the request's) carry the span.
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        try:
+            link.subscribe_to(self._source, scheduler)
+        finally:
+            otel_context.detach(token)
+        return link
+
+
+class _Turn(Link[AssistantEvent, AssistantEvent]):
     """One subscription of a traced turn: the span, the chunk clock, and the end (exactly once)."""
 
     __slots__ = (
@@ -248,7 +255,6 @@ class _Turn:
         "gaps",
         "last",
         "lock",
-        "observer",
         "span",
         "started",
         "tracing",
@@ -261,9 +267,9 @@ class _Turn:
         observer: abc.ObserverBase[AssistantEvent],
         common: dict[str, Any],
     ) -> None:
+        super().__init__(observer)
         self.tracing = tracing
         self.span = span
-        self.observer = observer
         self.common = common
         self.started = time.perf_counter()
         self.first: float | None = None
@@ -275,6 +281,8 @@ class _Turn:
         self.ended = False
 
     def on_next(self, event: AssistantEvent) -> None:
+        if self.stopped:
+            return
         kind = type(event)
         if kind in _CHUNKS:
             now = time.perf_counter()
@@ -307,15 +315,18 @@ class _Turn:
             self.span.add_event("rxllm.stream_reset", fields)
 
     def on_error(self, error: Exception) -> None:
-        self.end(error=error)
-        self.observer.on_error(error)
+        if self.stop():
+            self.end(error=error)
+            self.observer.on_error(error)
 
     def on_completed(self) -> None:
-        self.end()
-        self.observer.on_completed()
+        if self.stop():
+            self.end()
+            self.observer.on_completed()
 
-    def cancelled(self) -> None:
-        self.end(cancelled=True)
+    def dispose(self) -> None:
+        self.end(cancelled=True)  # at once: the span does not wait for the connection to close
+        super().dispose()
 
     def end(self, *, error: Exception | None = None, cancelled: bool = False) -> None:
         with self.lock:
@@ -364,21 +375,23 @@ class _Turn:
                 record(gap, attributes)
 
 
-class _AgentRun:
+class _AgentRun(Link[AgentEvent, AgentEvent]):
     """One subscription of a traced agent run: the last turn's finish reason, the answer, the end."""
 
-    __slots__ = ("answer", "ended", "finish", "lock", "observer", "span", "tracing")
+    __slots__ = ("answer", "ended", "finish", "lock", "span", "tracing")
 
     def __init__(self, tracing: Tracing, span: Span, observer: abc.ObserverBase[AgentEvent]) -> None:
+        super().__init__(observer)
         self.tracing = tracing
         self.span = span
-        self.observer = observer
         self.finish: str | None = None
         self.answer: FinalResponse | None = None
         self.lock = threading.Lock()
         self.ended = False
 
     def on_next(self, event: AgentEvent) -> None:
+        if self.stopped:
+            return
         if isinstance(event, Final):
             self.finish = event.finish_reason
         elif isinstance(event, FinalResponse):
@@ -386,12 +399,18 @@ class _AgentRun:
         self.observer.on_next(event)
 
     def on_error(self, error: Exception) -> None:
-        self.end(error=error)
-        self.observer.on_error(error)
+        if self.stop():
+            self.end(error=error)
+            self.observer.on_error(error)
 
     def on_completed(self) -> None:
-        self.end()
-        self.observer.on_completed()
+        if self.stop():
+            self.end()
+            self.observer.on_completed()
+
+    def dispose(self) -> None:
+        self.end(cancelled=True)
+        super().dispose()
 
     def end(self, *, error: Exception | None = None, cancelled: bool = False) -> None:
         with self.lock:
@@ -454,31 +473,16 @@ class RunTrace:
     def run(self, source: Observable[AgentEvent]) -> Observable[AgentEvent]:
         """The run's events, its span open from subscription to the terminal (or the dispose)."""
 
-        def subscribe(
-            observer: abc.ObserverBase[AgentEvent],
-            scheduler: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            parent = otel_context.get_current()
+        def start(observer: abc.ObserverBase[AgentEvent], parent: Context) -> tuple[_AgentRun, Span]:
             span = self.tracing.tracer.start_span(
                 self.span_name, context=parent, kind=SpanKind.INTERNAL, attributes=self.attributes
             )
             if self.content is not None:
                 span.set_attributes(self.content)
             self.context = trace.set_span_in_context(span, parent)
-            run = _AgentRun(self.tracing, span, observer)
-            token = otel_context.attach(self.context)
-            try:
-                inner = source.subscribe(run.on_next, run.on_error, run.on_completed, scheduler=scheduler)
-            finally:
-                otel_context.detach(token)
+            return _AgentRun(self.tracing, span, observer), span
 
-            def dispose() -> None:
-                run.end(cancelled=True)
-                inner.dispose()
-
-            return Disposable(dispose)
-
-        return Observable(subscribe)
+        return _Traced(source, start)
 
     def within(self, source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
         """``source`` subscribed with the run's span current: a turn's ``chat`` span becomes its child."""
