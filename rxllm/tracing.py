@@ -43,7 +43,7 @@ _active: Tracing | None = None
 
 
 def enable_tracing(
-    tracer_provider: Any = None, meter_provider: Any = None, *, capture_content: bool = False
+    tracer_provider: Any = None, meter_provider: Any = None, capture_content: bool = False
 ) -> None:
     """Record OpenTelemetry GenAI spans and metrics for the turns and agent runs built from now on.
 
