@@ -535,6 +535,20 @@ async def test_a_disposed_stream_ends_its_span_as_cancelled(otel: Otel, dialect:
     assert [(a, n) for a, n, _ in points["gen_ai.client.operation.time_to_first_chunk"]] == [(attributes, 1)]
 
 
+async def test_a_subscriber_that_stops_at_the_final_ends_the_span_as_a_whole_turn(otel: Otel) -> None:
+    async with ScriptedServer([Turn(text=["Hi"])]) as server:
+        async with server.provider() as provider:
+            upto_final = provider.stream(REQUEST).pipe(
+                ops.take_while(lambda event: not isinstance(event, Final), inclusive=True)
+            )
+            result = await collect_events(upto_final)
+    assert result.completed
+    (chat,) = otel.spans()
+    assert chat.status.status_code is StatusCode.UNSET
+    assert "error.type" not in (chat.attributes or {})
+    assert (chat.attributes or {})["gen_ai.usage.output_tokens"] == 5
+
+
 async def test_a_run_disposed_while_a_tool_runs_ends_every_span_as_cancelled(otel: Otel) -> None:
     running, cancelled = asyncio.Event(), asyncio.Event()
 
