@@ -502,6 +502,18 @@ async def _anthropic_stream(clients: Clients, events: int, mode: str) -> Outcome
 # -- the agent: a two-turn tool run --------------------------------------------------------------
 
 
+def _traced(case: Case) -> Case:
+    """``case`` with ``rxllm.enable_tracing`` on (an SDK pipeline that keeps spans in memory)."""
+
+    async def run(clients: Clients, events: int, mode: str) -> Outcome:
+        from benchmarks.tracing import traced
+
+        with traced("sdk"):
+            return await case(clients, events, mode)
+
+    return run
+
+
 def _agent_floor(api: Api) -> Case:
     async def run(clients: Clients, events: int, mode: str) -> Outcome:
         base = clients.base(api, events, mode)
@@ -606,6 +618,7 @@ CASES: tuple[CaseSpec, ...] = (
     CaseSpec("rxllm-chat", "chat", "rxllm", _rxllm("chat")),
     CaseSpec("rxllm-responses", "responses", "rxllm", _rxllm("responses")),
     CaseSpec("rxllm-anthropic", "anthropic", "rxllm", _rxllm("anthropic")),
+    CaseSpec("rxllm-chat-traced", "chat", "rxllm", _traced(_rxllm("chat")), "opentelemetry.sdk"),
     CaseSpec("openai-create", "chat", "sdk", _openai_create, "openai"),
     CaseSpec("openai-stream", "chat", "sdk", _openai_stream_helper, "openai"),
     CaseSpec("openai-responses", "responses", "sdk", _openai_responses, "openai"),

@@ -162,6 +162,35 @@ def table(results: dict[str, Any]) -> str:
             f"growth while paused: {pause['bytes_grown_while_paused']['total']:,} B in total.",
             "",
         ]
+    traced = results.get("tracing")
+    if traced:
+        short, long = traced["sizes"]
+        lines += [
+            f"**Tracing** (Chat turns of {short} and {long:,} events; tracing off, on with the no-op "
+            f"API providers, on into the SDK; {traced['reps']} repetitions, interleaved; "
+            "medians with min-max)",
+            "",
+            "| tracing | events | CPU per turn (µs) | min-max |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, entry in traced["cpu_us_per_turn"].items():
+            mode, size = name.split()
+            lines.append(
+                f"| {mode} | {int(size):,} | {entry['median']:.1f} | {entry['min']:.1f}-{entry['max']:.1f} |"
+            )
+        lines += ["", "| tracing on, added | per turn (µs) | per chunk (µs) |", "|---|---:|---:|"]
+        for mode, entry in traced["added"].items():
+            turn, chunk = entry["us_per_turn"], entry["us_per_chunk"]
+            lines.append(
+                f"| {mode} | {turn['median']:.1f} ({turn['min']:.1f}-{turn['max']:.1f}) "
+                f"| {chunk['median']:.2f} ({chunk['min']:.2f}-{chunk['max']:.2f}) |"
+            )
+        lines += [
+            "",
+            f"One SDK `Histogram.record` with a chat metric's attributes: "
+            f"{traced['sdk_record_us']['median']:.2f} µs (`time_per_output_chunk` records one per chunk).",
+            "",
+        ]
     scaling = results.get("scaling")
     if scaling:
         lines += ["**Scaling** (best of 3)", "", "| what | sizes | seconds | ratio |", "|---|---|---|---:|"]

@@ -9,7 +9,9 @@ Sections, all in one run against one loopback server process:
 3. **pause**: 100 paused streams (``benchmarks.pause``);
 4. **scaling**: ``collect_response``, the agent and tool-argument assembly at two sizes
    (``benchmarks.scaling``);
-5. **import**: the time ``import rxllm`` takes in a fresh interpreter.
+5. **tracing**: CPU per turn with ``rxllm.enable_tracing`` off and on, at two stream sizes
+   (``benchmarks.tracing``): what tracing adds per turn and per chunk;
+6. **import**: the time ``import rxllm`` takes in a fresh interpreter.
 
 It prints the tables, writes ``results.json`` and ``table.md``, and draws ``chart.png``
 into ``--out`` (default ``benchmarks/results``). Timings are reported, never asserted;
@@ -44,6 +46,7 @@ RATIOS: tuple[tuple[str, str, float | None], ...] = (
     ("rxllm-anthropic", "floor-anthropic", 6.0),
     ("rxllm-anthropic", "anthropic-stream", 0.12),
     ("agent-rxllm-chat", "agent-floor-chat", None),
+    ("rxllm-chat-traced", "rxllm-chat", None),
     ("openai-create", "floor-chat", None),
     ("openai-stream", "floor-chat", None),
     ("openai-responses", "floor-responses", None),
@@ -188,7 +191,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=7, help="repetitions (medians over them)")
     parser.add_argument("--scale-reps", type=int, default=5)
     parser.add_argument("--streams", type=int, default=1000, help="concurrent streams in the scale runs")
-    parser.add_argument("--only", default="streams,scale,pause,scaling,import", help="sections to run")
+    parser.add_argument(
+        "--only", default="streams,scale,pause,tracing,scaling,import", help="sections to run"
+    )
     parser.add_argument("--cases", default="", help="comma-separated case names (default: all available)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--no-chart", action="store_true")
@@ -232,6 +237,13 @@ def main(argv: list[str] | None = None) -> int:
                 ["--streams", "10", "--seconds", "0.5"] if args.smoke else []
             )
             results["pause"] = _child("benchmarks.pause", pause_args)
+        if "tracing" in sections and importlib.util.find_spec("opentelemetry.sdk") is not None:
+            from benchmarks.tracing import measure
+
+            print("tracing: Chat turns with tracing off and on", flush=True)
+            sizes = {"reps": 1, "turns": 5, "short": 32, "long": 64} if args.smoke else {
+                "reps": args.reps, "turns": 200, "short": 32, "long": 2000}  # fmt: skip
+            results["tracing"] = asyncio.run(measure(origin, **sizes))
     if "scaling" in sections:
         print("scaling: collect_response, agent, tool arguments", flush=True)
         results["scaling"] = _child("benchmarks.scaling", ["--smoke"] if args.smoke else [])

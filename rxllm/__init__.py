@@ -55,11 +55,13 @@ from rxllm.events import (
 )
 from rxllm.hooks import Hook, Skip, Terminate
 from rxllm.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
+from rxllm.prices import Cost, price
 from rxllm.request import CompletionRequest
 from rxllm.response import CompletionResponse
 from rxllm.retry import Backoff
 from rxllm.timeouts import Timeouts
 from rxllm.tools import Tool, ToolArgumentsError, tool
+from rxllm.tracing import disable_tracing, enable_tracing
 
 __all__ = [
     "Agent",
@@ -73,6 +75,7 @@ __all__ = [
     "CompletionRequest",
     "CompletionResponse",
     "ConflictError",
+    "Cost",
     "ErrorInfo",
     "EventLoopError",
     "EventTooLargeError",
@@ -118,8 +121,11 @@ __all__ = [
     "Usage",
     "aiter",
     "disable_logging",
+    "disable_tracing",
     "enable_logging",
+    "enable_tracing",
     "iterate",
+    "price",
     "run",
     "tool",
 ]

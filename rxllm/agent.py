@@ -36,7 +36,8 @@ class Agent:
     ``stream(request, *, pause=None)``. ``max_turns`` is the number of model
     requests one run may make; ``tool_concurrency`` how many of a turn's tool
     calls run at once. ``temperature``, ``max_tokens``, ``tool_choice`` and
-    ``params`` go into every request.
+    ``params`` go into every request. ``name`` names the agent in traces
+    (``invoke_agent {name}``, see ``rxllm.enable_tracing``).
     """
 
     def __init__(
@@ -51,12 +52,14 @@ class Agent:
         max_tokens: int | None = None,
         tool_choice: str | Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
+        name: str | None = None,
     ) -> None:
         self.model = model
         self.preamble = preamble
         self.tools = tuple(tools)
         self.max_turns = max_turns
         self.tool_concurrency = tool_concurrency
+        self.name = name
         self._request_options: dict[str, Any] = {
             "temperature": temperature,
             "max_tokens": max_tokens,
@@ -87,6 +90,7 @@ class Agent:
             tool_concurrency=self.tool_concurrency,
             pause=pause,
             **self._request_options,
+            name=self.name,
         )
 
     def stream_prompt(

@@ -58,6 +58,7 @@ from rxllm.events import (
     Usage,
 )
 from rxllm.operators import DEFAULT_MAX_TURNS
+from rxllm.prices import Cost, known_cost
 from rxllm.providers._base import Provider
 from rxllm.providers.anthropic import AnthropicMessages
 from rxllm.providers.openai import OpenAIChat, OpenAIResponses
@@ -96,12 +97,21 @@ class Console:
     until the new attempt's output follows it. Without ``live`` nothing can be
     erased: that line says that what follows replaces what is above.
     ``columns`` is the terminal's width (asked of the terminal when ``None``).
+    ``cost_of`` gives the cost of the run's usage where it is known (see
+    ``rxllm.price``); the usage line then ends with it.
     """
 
     def __init__(
-        self, out: TextIO, *, color: bool = False, live: bool = False, columns: int | None = None
+        self,
+        out: TextIO,
+        *,
+        color: bool = False,
+        live: bool = False,
+        columns: int | None = None,
+        cost_of: Callable[[Usage], Cost | None] | None = None,
     ) -> None:
         self.out = out
+        self.cost_of = cost_of
         self.color = color
         self.live = live
         self.columns = columns
@@ -170,6 +180,11 @@ class Console:
             )
             if not event.usage_complete:
                 line += " · incomplete: a request reported no usage"
+            else:
+                # A cost only for usage known whole: a request that reported none would make it a guess.
+                cost = self.cost_of(usage) if self.cost_of is not None else None
+                if cost is not None:
+                    line += f" · cost {cost}"
             self._line("")
             self._line(self._style(line, "2"))
         self.out.flush()
@@ -244,8 +259,19 @@ class _Waiting:
 
 
 async def _show_run(agent: Agent, prompt: str, *, out: TextIO, err: TextIO, json: bool, color: bool) -> None:
-    """Stream one agent run to ``out``; raise its error (with ``json``, after an ``ErrorInfo`` line)."""
-    console = Console(out, color=color, live=not json and out.isatty())
+    """Stream one agent run to ``out``; raise its error (with ``json``, after an ``ErrorInfo`` line).
+
+    A known cost (``rxllm[prices]``) ends the usage line.
+    """
+    model = agent.model
+    cost_of: Callable[[Usage], Cost | None] | None = None
+    if isinstance(model, Provider):
+        provider = model
+
+        def cost_of(usage: Usage) -> Cost | None:
+            return known_cost(usage, model=provider.model, provider=provider)
+
+    console = Console(out, color=color, live=not json and out.isatty(), cost_of=cost_of)
     waiting = _Waiting(err)
     try:
         async for event in aiter(agent.stream_prompt(prompt)):

@@ -16,7 +16,9 @@ so far and puts a "retrying" note in its place; the new attempt's output follows
 it. Usage a server did not report is shown as such, never as zeros. It subscribes on the notebook's
 running asyncio loop, so the cell returns at once and the output keeps
 updating; ``view.dispose()`` cancels the stream. ``events_table(events)``
-shows a list of events as a table.
+shows a list of events as a table. Given the ``provider`` the run streams
+from, and with the ``prices`` extra, the status line ends with what the run
+cost where that is known (``rxllm.price``).
 
 Requires IPython (``pip install 'rxllm[notebooks]'``).
 """
@@ -46,6 +48,7 @@ from rxllm.events import (
     ToolResult,
     Usage,
 )
+from rxllm.prices import Cost, known_cost
 
 __all__ = ["StreamView", "display_stream", "events_table"]
 
@@ -68,8 +71,12 @@ class StreamView:
     and returns ``events``, or raises the stream's error.
     """
 
-    def __init__(self, observable: Observable[Any], *, min_interval: float = 0.05) -> None:
+    def __init__(
+        self, observable: Observable[Any], *, min_interval: float = 0.05, provider: Any = None
+    ) -> None:
         self.events: list[Any] = []
+        self.provider = provider
+        self._cost: Cost | None = None
         self.done = False
         self.error: Exception | None = None
         self._cancelled = False
@@ -133,6 +140,8 @@ class StreamView:
         self.done = True
         self.error = error
         self._cancelled = cancelled
+        if error is None and not cancelled and self.provider is not None:
+            self._cost = known_cost(self._usage, model=self.provider.model, provider=self.provider)
         if self._flush_pending is not None:
             self._flush_pending.cancel()
             self._flush_pending = None
@@ -224,7 +233,7 @@ class StreamView:
                 return f"{turns} · usage not reported"
             shown = (
                 f"{turns} · input {usage.input_tokens} · output {usage.output_tokens} · "
-                f"total {usage.total_tokens} tokens"
+                f"total {usage.total_tokens} tokens" + ("" if self._cost is None else f" · cost {self._cost}")
             )
             return shown if self._complete else shown + " (incomplete: a request reported no usage)"
         return None if self.done else "streaming…"
@@ -295,14 +304,17 @@ def _short(text: str, limit: int = 80) -> str:
     return line if len(line) <= limit and line == text else line[: limit - 1] + "…"
 
 
-def display_stream(observable: Observable[Any], *, min_interval: float = 0.05) -> StreamView:
+def display_stream(
+    observable: Observable[Any], *, min_interval: float = 0.05, provider: Any = None
+) -> StreamView:
     """Show ``observable``'s events in a live-updating output, subscribing on the running loop.
 
     The output is updated at most every ``min_interval`` seconds while events
-    arrive, and once more at the end. Returns the ``StreamView``; ``await`` it to
-    wait for the end and get the events.
+    arrive, and once more at the end. ``provider`` (the rxllm provider the run
+    streams from) lets the status line show the run's cost where it is known.
+    Returns the ``StreamView``; ``await`` it to wait for the end and get the events.
     """
-    return StreamView(observable, min_interval=min_interval).start()
+    return StreamView(observable, min_interval=min_interval, provider=provider).start()
 
 
 def events_table(events: Sequence[Event]) -> HTML:

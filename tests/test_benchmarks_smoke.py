@@ -41,6 +41,10 @@ def test_benchmark_smoke_run_is_exact(tmp_path: Path) -> None:
     assert pause["bytes_per_stream_when_paused"]["max"] <= kernel_max + 2 * pause["read_bufsize"]
     assert pause["bytes_grown_while_paused"]["max"] <= pause["read_bufsize"]
     assert set(results["scaling"]) == {"collect_response", "agent", "tool_arguments", "hook_aggregated"}
+    assert "rxllm-chat-traced" in cases
+    assert set(results["tracing"]["cpu_us_per_turn"]) == {
+        f"{mode} {size}" for mode in ("off", "noop", "sdk") for size in (32, 64)
+    }
     table = (tmp_path / "table.md").read_text()
     assert table.startswith("Run of ")
     assert "**Smoke run**: toy sizes" in table, "a smoke table says its timings are not the targets'"

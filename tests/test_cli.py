@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+import rxllm
 from rxllm.cli import Console, calculator_tool, clock_tool, demo, main
 from rxllm.events import (
     AnyEvent,
@@ -29,6 +30,7 @@ from rxllm.events import (
     TextDelta,
     ToolCall,
     ToolResult,
+    Usage,
 )
 from rxllm.providers.scripted import Call, DialectName, Reply, ScriptedServer, Turn, sse_bytes
 
@@ -381,4 +383,30 @@ def test_console_says_when_the_usage_is_incomplete() -> None:
     assert out.getvalue() == (
         "\n[usage] 1 turn · input 0 · output 0 · total 0 tokens (reasoning 0, cached 0)"
         " · incomplete: a request reported no usage\n"
+    )
+
+
+def test_console_ends_the_usage_line_with_the_runs_cost_where_it_is_known() -> None:
+    usage = Usage(input_tokens=1000, output_tokens=500, total_tokens=1500, cached_input_tokens=200)
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    out = io.StringIO()
+    console = Console(out, cost_of=lambda used: rxllm.price(used, model="gpt-4o", provider="openai", at=at))
+    console.show(FinalResponse(text="", usage=usage, turns=2))
+    assert out.getvalue() == (
+        "\n[usage] 2 turns · input 1000 · output 500 · total 1500 tokens (reasoning 0, cached 200)"
+        " · cost 0.00725 USD (prices of 2026-11-01)\n"
+    )
+    unknown = io.StringIO()
+    Console(unknown, cost_of=lambda used: None).show(FinalResponse(text="", usage=usage, turns=2))
+    assert "cost" not in unknown.getvalue()
+
+
+def test_chat_with_a_local_server_named_like_a_priced_model_shows_no_cost() -> None:
+    with ScriptedServer([Turn(text=["Hi"])], model="gpt-4o") as server:
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["chat", "Hello", "--model", "gpt-4o", "--base-url", server.base_url]
+        assert main(argv, out=out, err=err) == 0
+    assert (
+        out.getvalue()
+        == "Hi\n\n[usage] 1 turn · input 10 · output 5 · total 15 tokens (reasoning 0, cached 0)\n"
     )

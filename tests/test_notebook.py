@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -20,9 +21,12 @@ from rxllm import (
     StreamReset,
     TextDelta,
     ToolCallDelta,
+    Usage,
+    price,
     tool,
 )
 from rxllm.notebook import display_stream, events_table
+from rxllm.providers.openai import OpenAIChat
 from rxllm.testing import Call, ScriptedModel, Turn
 
 
@@ -185,3 +189,20 @@ async def test_a_stream_whose_usage_was_not_reported_says_so(published: list[dic
     view = display_stream(model.stream(CompletionRequest([Message.user("Hello")])), min_interval=0)
     await view
     assert published[-1]["data"]["text/plain"] == "Hi.\n[1 turn · usage not reported]"
+
+
+async def test_given_the_provider_the_status_line_ends_with_the_runs_cost(
+    published: list[dict[str, Any]],
+) -> None:
+    provider = OpenAIChat("gpt-4o", api_key="sk-test")  # priced as OpenAI's; the run itself is scripted
+    view = display_stream(agent_run(), min_interval=0, provider=provider)
+    await view
+    cost = price(Usage(input_tokens=20, output_tokens=10, total_tokens=30), model="gpt-4o", provider="openai")
+    assert cost is not None and cost.amount == Decimal("0.00015")
+    assert published[-1]["data"]["text/plain"].endswith(
+        f"[2 turns · input 20 · output 10 · total 30 tokens · cost {cost}]"
+    )
+    local = OpenAIChat("gpt-4o", base_url="http://127.0.0.1:11434/v1")
+    unpriced = display_stream(agent_run(), min_interval=0, provider=local)
+    await unpriced
+    assert published[-1]["data"]["text/plain"].endswith("[2 turns · input 20 · output 10 · total 30 tokens]")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import rxllm
 from rxllm.testing import Call, ScriptedServer, Turn
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
@@ -33,3 +34,19 @@ def test_an_agent_in_ten_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == "2.5 + 4 = 6.5"
     tool_message = server.requests[1].json["messages"][-1]
     assert (tool_message["role"], tool_message["content"]) == ("tool", "6.5")
+
+
+def test_the_tracing_example_prints_the_spans_it_shows(capsys: pytest.CaptureFixture[str]) -> None:
+    (example,) = [code for code in EXAMPLES if "rxllm.enable_tracing(" in code]
+    shown = re.search(r"prints the spans as they end.*?```text\n(.*?)```", README, re.S)
+    assert shown is not None
+    remote = 'OpenAIChat("gpt-4o-mini")'
+    assert remote in example
+    script = [Turn(calls=[Call("add", {"a": 2.5, "b": 4})]), Turn(text=["6.5"])]
+    try:
+        with ScriptedServer(script, model="gpt-4o-mini") as server:
+            code = example.replace(remote, f'OpenAIChat("gpt-4o-mini", base_url={server.base_url!r})')
+            exec(compile(code, "README tracing example", "exec"), {"__name__": "readme"})
+    finally:
+        rxllm.disable_tracing()
+    assert capsys.readouterr().out == shown.group(1)

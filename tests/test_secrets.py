@@ -1,4 +1,4 @@
-"""A known API key, every error path, loguru at TRACE with tracebacks and their variables: no key anywhere."""
+"""A known API key, every error path, loguru at TRACE with tracebacks, spans and metrics: no key anywhere."""
 
 from __future__ import annotations
 
@@ -21,7 +21,13 @@ from fault_server import (
     text_stream,
 )
 from loguru import logger
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+import rxllm
 import rxllm._log
 from rxllm.errors import InsecureTransportError, RxLLMError
 from rxllm.messages import Message
@@ -58,6 +64,29 @@ def everything_logged() -> Iterator[list[str]]:
         rxllm._log.disable_logging()
 
 
+@pytest.fixture
+def everything_traced() -> Iterator[Callable[[], list[str]]]:
+    """rxllm tracing on, content included; gives every span and metric exported so far, as JSON."""
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    rxllm.enable_tracing(tracer_provider, meter_provider, capture_content=True)
+
+    def exported() -> list[str]:
+        spans = [span.to_json() for span in exporter.get_finished_spans()]
+        data = reader.get_metrics_data()
+        return [*spans, data.to_json() if data is not None else ""]
+
+    try:
+        yield exported
+    finally:
+        rxllm.disable_tracing()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+
 def _scenarios() -> list[tuple[str, list[Step], dict[str, Any]]]:
     whole = text_stream("Hi")
     echo = b'{"error": {"message": "Incorrect API key provided: sk-rxll***************3a9c. ", "type": "invalid_request_error", "code": "invalid_api_key"}}'  # noqa: E501
@@ -92,6 +121,7 @@ def _scenarios() -> list[tuple[str, list[Step], dict[str, Any]]]:
 async def test_the_key_appears_nowhere(
     fault_server: StartFaultServer,
     everything_logged: list[str],
+    everything_traced: Callable[[], list[str]],
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     seen: list[str] = []
@@ -127,9 +157,15 @@ async def test_the_key_appears_nowhere(
     # The key was really in use: the servers got it.
     assert any(r.headers.get("authorization") == f"Bearer {KEY}" for s in servers for r in s.requests)
     printed = capfd.readouterr()
-    haystack = "\n".join([*everything_logged, *seen, printed.out, printed.err])
+    traced = everything_traced()
+    haystack = "\n".join([*everything_logged, *seen, *traced, printed.out, printed.err])
     assert "the stream failed" in haystack and "Traceback" in haystack, "the sink saw the tracebacks"
     assert "TRACE" in haystack and "gen_ai.request.model" in haystack
+    # The spans were there to be searched: one per stream, with content and errors.
+    spans = "\n".join(traced)
+    assert spans.count('"name": "chat gpt-4o"') == len(servers) + 1
+    assert "gen_ai.input.messages" in spans and "gen_ai.client.operation.duration" in spans
+    assert '"status_code": "ERROR"' in spans and "Incorrect API key provided" in spans
     for part in SECRET_PARTS:
         assert part not in haystack
 

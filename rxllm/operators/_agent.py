@@ -45,6 +45,7 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
 
+from rxllm import tracing
 from rxllm._aio import from_coroutine
 from rxllm._log import log, log_tool_call
 from rxllm.control import Backlog, PauseControl, throttled
@@ -93,6 +94,7 @@ def agent(
     max_tokens: int | None = None,
     tool_choice: str | Mapping[str, Any] | None = None,
     params: Mapping[str, Any] | None = None,
+    name: str | None = None,
 ) -> Callable[[Observable[str]], Observable[AgentEvent]]:
     """Answer each prompt in turn with a multi-turn tool-using run, carrying the history along.
 
@@ -121,6 +123,8 @@ def agent(
     ``tool_concurrency`` tools of one turn run at once (sync tools in worker
     threads, async tools as tasks); results are emitted and recorded in call
     order either way.
+
+    ``name`` names the agent in traces (``invoke_agent {name}``; see ``rxllm.enable_tracing``).
     """
     if max_turns < 0:
         raise ValueError("max_turns must be 0 or more")
@@ -140,6 +144,7 @@ def agent(
             "tool_choice": tool_choice,
             "params": params,
         },
+        name=name,
     )
 
     def _agent(prompts: Observable[str]) -> Observable[AgentEvent]:
@@ -172,6 +177,7 @@ class _Settings:
         "hook",
         "max_turns",
         "model",
+        "name",
         "pause",
         "preamble",
         "request_options",
@@ -190,6 +196,7 @@ class _Settings:
         tool_concurrency: int,
         pause: PauseControl | None,
         request_options: dict[str, Any],
+        name: str | None = None,
     ) -> None:
         self.model = model
         self.tools = tools
@@ -199,6 +206,7 @@ class _Settings:
         self.tool_concurrency = tool_concurrency
         self.pause = pause
         self.request_options = request_options
+        self.name = name
 
 
 class _Run:
@@ -222,11 +230,23 @@ class _Run:
         self.watch_text = hook is not None and hook.overrides("on_text_delta")
         self.watch_tool_deltas = hook is not None and hook.overrides("on_tool_call_delta")
         self.watch_resets = hook is not None and hook.overrides("on_stream_reset")
+        # None while tracing is off: then the run, its turns and its tools get no tracing layer.
+        self.trace = tracing.agent_run(
+            settings.model,
+            name=settings.name,
+            preamble=settings.preamble,
+            tools=tuple(settings.tools.values()),
+            request_options=settings.request_options,
+            messages=self.messages,
+        )
 
     def start(self) -> Observable[AgentEvent]:
+        run: Observable[AgentEvent]
         if self.settings.max_turns == 0:
-            return reactivex.throw(MaxTurnsError(0, self.messages))
-        return self.turn(1)
+            run = reactivex.throw(MaxTurnsError(0, self.messages))
+        else:
+            run = self.turn(1)
+        return run if self.trace is None else self.trace.run(run)
 
     # -- one turn -----------------------------------------------------------------
 
@@ -251,6 +271,8 @@ class _Run:
 
         before: Observable[AgentEvent] = self.ask("on_completion_call", self.prompt, request.messages)
         events = reactivex.defer(lambda _: settings.model.stream(request, pause=settings.pause))
+        if self.trace is not None:
+            events = self.trace.within(events)  # the turn's span is a child of the run's
         streamed = self.watched(events).pipe(ops.do_action(on_next=record))
         after = reactivex.defer(lambda _: self.after_turn(number, builder.build(), finals))
         return reactivex.concat(before, streamed, after)
@@ -440,6 +462,8 @@ class _Run:
             return message, True
 
         try:
+            if self.trace is not None:
+                return await self.trace.tool(tool, call), False  # an execute_tool span around the call
             return await tool.invoke(call.arguments), False
         except asyncio.CancelledError:
             raise

@@ -42,7 +42,7 @@ import aiohttp
 import msgspec
 from reactivex import Observable, abc
 
-from rxllm import _log
+from rxllm import _log, tracing
 from rxllm._http import HttpClient, safe_url
 from rxllm._version import __version__
 from rxllm.control import PauseControl
@@ -187,6 +187,10 @@ class Provider:
         if _log.is_enabled():
             # Decided when the turn is built: with logging off, no layer at all.
             events = events.pipe(_logged(self.model, safe_url(self.url)))
+        traced = tracing.chat_layer(self, request)
+        if traced is not None:
+            # Decided when the turn is built too: with tracing off, no layer at all.
+            events = events.pipe(traced)
         return events if pause is None else events.pipe(pause_gate(pause))
 
     def _turn_operators(self) -> _TurnOperators:
