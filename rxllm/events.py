@@ -20,6 +20,9 @@ Two groups:
   ``ToolCallDelta``, ``ToolCall``, ``StreamReset`` and exactly one ``Final``, last.
 * **Agent events**, added by the agent around the turns: ``ToolResult`` after each
   tool call and one ``FinalResponse`` at the end of a run.
+* **Structured output** (``CompletionRequest(output=T)``, ``Agent(output=T)``):
+  ``PartialOutput`` as the answer's JSON grows and one ``Output`` at the end of the
+  answering turn, from ``rxllm.operators.parse_output`` or the agent.
 
 ``ToolCallFragment`` is a *raw chunk event*: ``parse_chunk`` emits it and
 ``accumulate_tool_calls`` turns it into ``ToolCallDelta`` and ``ToolCall``. Users
@@ -42,6 +45,8 @@ __all__ = [
     "Event",
     "Final",
     "FinalResponse",
+    "Output",
+    "PartialOutput",
     "Reasoning",
     "ReasoningDelta",
     "Retrying",
@@ -228,12 +233,39 @@ class ToolResult(Event, frozen=True, kw_only=True, tag="tool_result"):
 
 
 class FinalResponse(Event, frozen=True, kw_only=True, tag="final_response"):
-    """End of an agent run: the last turn's text, usage summed over all turns."""
+    """End of an agent run: the last turn's text, usage summed over all turns.
+
+    ``output`` is the validated structured answer (a value of the agent's
+    ``output`` type), ``None`` when the agent was asked for no output type.
+    """
 
     text: str
     usage: Usage = Usage()
     history: tuple[Message, ...] = ()
     turns: int = 0
+    output: Any = None
+
+
+class PartialOutput(Event, frozen=True, kw_only=True, tag="partial_output"):
+    """Structured output so far: the JSON answer parsed as far as it arrived, emitted when it changed.
+
+    ``value`` is plain JSON data (dicts, lists, strings, numbers): open strings
+    with their text so far, open objects and arrays with what they hold so far;
+    a number shows once it is complete. It is not validated yet; ``Output``
+    brings the validated value.
+    """
+
+    value: Any
+
+
+class Output(Event, frozen=True, kw_only=True, tag="output"):
+    """Structured output, whole: the answer validated and converted to the output type.
+
+    ``value`` is a value of the requested type (a Struct, a dataclass, a
+    TypedDict...); ``msgspec.json.encode`` encodes it with the event.
+    """
+
+    value: Any
 
 
 ChunkEvent = TextDelta | ReasoningDelta | Reasoning | ToolCallFragment | ToolCall | Final | StreamReset
@@ -244,8 +276,8 @@ AssistantEvent = (
 )
 """What ``Provider.stream()`` emits for one completion turn."""
 
-AgentEvent = AssistantEvent | ToolResult | FinalResponse
-"""What an agent run emits."""
+AgentEvent = AssistantEvent | ToolResult | FinalResponse | PartialOutput | Output
+"""What an agent run emits (``PartialOutput`` and ``Output`` only with an output type)."""
 
 AnyEvent = (
     TextDelta
@@ -259,5 +291,7 @@ AnyEvent = (
     | Retrying
     | ToolResult
     | FinalResponse
+    | PartialOutput
+    | Output
 )
 """Every event type; ``msgspec.json.decode(data, type=AnyEvent)`` decodes any of them."""
