@@ -166,7 +166,9 @@ def run(smoke: bool) -> dict[str, Any]:
     expected = {size: msgspec.json.decode(text) for size, text in texts.items()}
     cases = [name for name, (_, needs) in CASES.items() if needs is None or importlib.util.find_spec(needs)]
     out: dict[str, Any] = {
-        "sizes": {size: {"bytes": len(text.encode()), "deltas": len(deltas[size])} for size, text in texts.items()},
+        "sizes": {
+            size: {"bytes": len(text.encode()), "deltas": len(deltas[size])} for size, text in texts.items()
+        },
         "skipped": [name for name in CASES if name not in cases],
         "cases": {},
     }
@@ -175,7 +177,7 @@ def run(smoke: bool) -> dict[str, Any]:
         seconds = {}
         for size in ("small", "large"):
 
-            def action(size: str = size) -> None:
+            def action(size: str = size, parse: Parse = parse, name: str = name) -> None:
                 value = parse(deltas[size])
                 if value != expected[size]:
                     raise AssertionError(f"{name} rebuilt a different value from the {size} text")
@@ -183,9 +185,7 @@ def run(smoke: bool) -> dict[str, Any]:
             seconds[size] = _best(action, runs)
         out["cases"][name] = {
             "seconds": [seconds["small"], seconds["large"]],
-            "us_per_delta": [
-                seconds[size] / len(deltas[size]) * 1e6 for size in ("small", "large")
-            ],
+            "us_per_delta": [seconds[size] / len(deltas[size]) * 1e6 for size in ("small", "large")],
             "ratio": seconds["large"] / seconds["small"],
         }
     return out

@@ -1,4 +1,4 @@
-"""Structured output: what ``CompletionRequest(output=T)`` asks of a provider, and how the answer becomes a ``T``.
+"""Structured output: what ``CompletionRequest(output=T)`` asks of a provider; how the answer becomes a ``T``.
 
 ``T`` is any type msgspec validates: a ``msgspec.Struct``, a dataclass, a
 ``TypedDict``, ``list[Item]``... ``output_spec(T)`` holds, made once per type
@@ -71,7 +71,9 @@ _STRICT_KEYWORDS = frozenset(
         "maxItems",
     }
 )
-_STRICT_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"})
+_STRICT_FORMATS = frozenset(
+    {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
+)
 # Keywords that only annotate: dropping them changes no value the schema accepts.
 _ANNOTATIONS = frozenset({"default", "examples", "$comment", "discriminator"})
 _DEFS = "#/$defs/"
@@ -171,9 +173,10 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any] | None:
         return None  # strict mode wants an object at the root
     defs: dict[str, Any] = schema.get("$defs", {})
     try:
-        return _strict_node(copy.deepcopy(schema), defs)
+        adapted: dict[str, Any] = _strict_node(copy.deepcopy(schema), defs)
     except _NotStrict:
         return None
+    return adapted
 
 
 def _strict_node(node: Any, defs: dict[str, Any]) -> Any:

@@ -93,7 +93,9 @@ def test_escapes_and_unicode_split_at_every_point() -> None:
 
 def test_escapes_fed_one_character_at_a_time_never_show_half_an_escape() -> None:
     parser = PartialJsonParser()
-    shown = [value for value in (parser.feed(char) for char in r'["a\ud83d\ude00b\u00e9\n"]') if value is not None]
+    shown = [
+        value for value in (parser.feed(char) for char in r'["a\ud83d\ude00b\u00e9\n"]') if value is not None
+    ]
     assert shown == [[], [""], ["a"], ["a😀"], ["a😀b"], ["a😀bé"], ["a😀bé\n"]]
 
 
@@ -199,7 +201,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(2**63), max_value=2**64 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=5), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=5), children, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -227,7 +231,9 @@ def is_prefix(partial: Any, final: Any) -> bool:
 
 @settings(max_examples=300, deadline=None)
 @given(value=json_values, ascii=st.booleans(), indent=st.sampled_from([None, 1]), data=st.data())
-def test_any_document_split_anywhere(value: Any, ascii: bool, indent: int | None, data: st.DataObject) -> None:
+def test_any_document_split_anywhere(
+    value: Any, ascii: bool, indent: int | None, data: st.DataObject
+) -> None:
     text = json.dumps(value, ensure_ascii=ascii, indent=indent)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=12)))
     pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]

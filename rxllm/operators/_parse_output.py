@@ -1,4 +1,4 @@
-"""``parse_output(T)``: a turn's JSON answer as ``PartialOutput`` while it grows, then one validated ``Output``."""
+"""``parse_output(T)``: a JSON answer as ``PartialOutput`` while it grows, then a validated ``Output``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
 
 from rxllm.events import AgentEvent, Final, Output, PartialOutput, StreamReset, TextDelta
-from rxllm.output import OutputSpec, output_spec
+from rxllm.output import output_spec
 from rxllm.partial_json import PartialJsonError, PartialJsonParser
 
 __all__ = ["parse_output", "partial_outputs"]
@@ -50,7 +50,7 @@ class OutputText:
 
 
 def parse_output(output_type: Any) -> OutputOperator:
-    """``PartialOutput`` events as a turn's JSON answer grows, and one validated ``Output`` after its ``Final``.
+    """``PartialOutput`` events as a turn's JSON answer grows, then one validated ``Output`` after ``Final``.
 
     .. marble::
         :alt: parse_output
@@ -144,7 +144,7 @@ def parse_output(output_type: Any) -> OutputOperator:
 
 
 def partial_outputs() -> OutputOperator:
-    """The agent's half of ``parse_output``: ``PartialOutput`` after each piece that changed the value, no validation.
+    """The agent's half of ``parse_output``: ``PartialOutput`` after each piece that changed the value.
 
     The agent validates the answer itself at the end of the turn that called
     no tool (and, when it does not validate, asks the model again); a turn that

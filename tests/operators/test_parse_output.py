@@ -78,7 +78,7 @@ def test_a_piece_that_changes_nothing_shown_brings_no_partial_value() -> None:
         **values,
         w=TextDelta(text="  "),
         k=TextDelta(text=', "ag'),
-        n=TextDelta(text="e\": 3"),
+        n=TextDelta(text='e": 3'),
         m=TextDelta(text="6}"),
         s=TextDelta(text='{"name": "Ada"'),
         t=PartialOutput(value={"name": "Ada"}),
@@ -122,7 +122,11 @@ def test_a_value_that_does_not_validate_ends_with_the_path_in_msgspecs_message()
         expected_error=error,
     )
     caught = _error_of(["a", "b", "c", "f"], local)
-    assert (caught.raw, caught.message, caught.output_name) == (raw, "Expected `int`, got `str` - at `$.age`", "Person")
+    assert (caught.raw, caught.message, caught.output_name) == (
+        raw,
+        "Expected `int`, got `str` - at `$.age`",
+        "Person",
+    )
 
 
 def _error_of(names: list[str], lookup: dict[str | float, object]) -> OutputValidationError:
@@ -137,7 +141,9 @@ def _error_of(names: list[str], lookup: dict[str | float, object]) -> OutputVali
 def test_malformed_json_stops_the_partial_values_and_ends_with_msgspecs_message() -> None:
     local = {**values, "b": TextDelta(text='da" "age": 36}')}
     raw = '{"name": "Ada" "age": 36}'
-    error = OutputValidationError("JSON is malformed: expected ',' or '}' (byte 15)", raw, output_name="Person")
+    error = OutputValidationError(
+        "JSON is malformed: expected ',' or '}' (byte 15)", raw, output_name="Person"
+    )
     assert_marbles(
         parse_output(Person),
         "-a-----b-f-----|",
@@ -212,8 +218,15 @@ NESTED = (
 
 
 def test_nested_lists_and_objects_partial_values_at_the_right_moments() -> None:
-    pieces = ['{"id": "o-1", "lines": [{"sku": "A\\u0', '0e9", "quan', "tity\": 2, \"tags\": [\"x", '", "y"]}, {"s',
-              'ku": "B\\n\\"q\\"", "quantity": 1', '0, "tags": []}], "notes": {"gift": "\\ud83c', '\\udf81"}}']  # fmt: skip
+    pieces = [
+        '{"id": "o-1", "lines": [{"sku": "A\\u0',
+        '0e9", "quan',
+        'tity": 2, "tags": ["x',
+        '", "y"]}, {"s',
+        'ku": "B\\n\\"q\\"", "quantity": 1',
+        '0, "tags": []}], "notes": {"gift": "\\ud83c',
+        '\\udf81"}}',
+    ]
     assert "".join(pieces) == NESTED
     events: list[AgentEvent] = [*(TextDelta(text=piece) for piece in pieces), f]
     out: list[AgentEvent] = []
@@ -226,8 +239,16 @@ def test_nested_lists_and_objects_partial_values_at_the_right_moments() -> None:
         {"id": "o-1", "lines": [{"sku": "Aé", "quantity": 2, "tags": ["x"]}]},
         {"id": "o-1", "lines": [line_a, {}]},
         {"id": "o-1", "lines": [line_a, {"sku": 'B\n"q"'}]},
-        {"id": "o-1", "lines": [line_a, {"sku": 'B\n"q"', "quantity": 10, "tags": []}], "notes": {"gift": ""}},
-        {"id": "o-1", "lines": [line_a, {"sku": 'B\n"q"', "quantity": 10, "tags": []}], "notes": {"gift": "🎁"}},
+        {
+            "id": "o-1",
+            "lines": [line_a, {"sku": 'B\n"q"', "quantity": 10, "tags": []}],
+            "notes": {"gift": ""},
+        },
+        {
+            "id": "o-1",
+            "lines": [line_a, {"sku": 'B\n"q"', "quantity": 10, "tags": []}],
+            "notes": {"gift": "🎁"},
+        },
     ]
     assert out[-1] == Output(
         value={
@@ -251,7 +272,9 @@ records = st.builds(
     title=st.text(),
     scores=st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=4),
     owner=st.none() | st.builds(Person, name=st.text(max_size=8), age=st.integers(-(2**40), 2**40)),
-    meta=st.dictionaries(st.text(max_size=4), st.lists(st.integers(-(2**63), 2**63 - 1), max_size=3), max_size=3),
+    meta=st.dictionaries(
+        st.text(max_size=4), st.lists(st.integers(-(2**63), 2**63 - 1), max_size=3), max_size=3
+    ),
 )
 
 
@@ -290,11 +313,32 @@ def test_dispose_unsubscribes_the_source() -> None:
     assert xs.subscriptions == [subscribe(200, 300)]
 
 
+class Recorder:
+    """A raw observer: what the stage does itself, without ``Observable.subscribe``'s auto-detach."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def on_next(self, event: object) -> None:
+        self.seen.append(type(event).__name__)
+
+    def on_error(self, error: Exception) -> None:
+        self.seen.append(f"error {type(error).__name__}")
+
+    def on_completed(self) -> None:
+        self.seen.append("completed")
+
+
 def test_a_validation_error_unsubscribes_the_source_at_once() -> None:
     scheduler = TestScheduler()
-    xs = scheduler.create_hot_observable(on_next(210, TextDelta(text="[]")), on_next(220, f), on_completed(400))
-    results = scheduler.start(lambda: xs.pipe(parse_output(Person)))
-    assert [message.time for message in results.messages] == [210, 210, 220, 220]  # [], its partial, f, error
+    xs = scheduler.create_hot_observable(
+        on_next(210, TextDelta(text="[]")), on_next(220, f), on_next(230, f), on_completed(400)
+    )
+    recorder = Recorder()
+    stage = xs.pipe(parse_output(Person))
+    scheduler.schedule_absolute(200, lambda *_: stage._subscribe_core(recorder, scheduler))
+    scheduler.advance_to(500)
+    assert recorder.seen == ["TextDelta", "PartialOutput", "Final", "error OutputValidationError"]
     assert xs.subscriptions == [subscribe(200, 220)]
 
 
@@ -307,6 +351,9 @@ def test_outputs_of_user_types_encode_as_json() -> None:
     assert msgspec.json.encode(Output(value=Person(name="Ada", age=36))) == (
         b'{"type":"output","value":{"name":"Ada","age":36}}'
     )
-    assert msgspec.json.encode(PartialOutput(value={"name": "A"})) == b'{"type":"partial_output","value":{"name":"A"}}'
+    assert (
+        msgspec.json.encode(PartialOutput(value={"name": "A"}))
+        == b'{"type":"partial_output","value":{"name":"A"}}'
+    )
     decoded: Any = msgspec.json.decode(b'{"type":"output","value":{"name":"Ada","age":36}}', type=Output)
     assert decoded == Output(value={"name": "Ada", "age": 36})
