@@ -1,4 +1,4 @@
-"""``Agent(model, output=T)``: a structured final answer, validation retries, tools first; real providers on loopback."""
+"""``Agent(model, output=T)``: a structured final answer, validation retries, tools first, over loopback."""
 
 from __future__ import annotations
 
@@ -159,8 +159,8 @@ async def test_tools_first_then_the_structured_answer(closing: Closing) -> None:
     assert [r.content for r in results] == ["Ada Lovelace: born 1815, mathematician"]
     assert events[-1] == FinalResponse(
         text="".join(ANSWER),
-        usage=events[-1].usage,  # type: ignore[union-attr]
-        history=events[-1].history,  # type: ignore[union-attr]
+        usage=events[-1].usage,
+        history=events[-1].history,
         turns=2,
         output=ADA,
     )

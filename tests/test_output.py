@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from rxllm.errors import OutputValidationError
 from rxllm.output import OutputSpec, output_spec
@@ -98,7 +98,9 @@ class WithAny(msgspec.Struct):
 
 
 STRICT_TYPES = [Contact, Node, Described, Partial, Point, Pets]
-NOT_STRICT_TYPES = [list[Contact], Cat | Dog, int, WithMap, WithTuple, WithSet, WithLength, WithDecimal, WithAny]
+NOT_STRICT_TYPES = [
+    list[Contact], Cat | Dog, int, WithMap, WithTuple, WithSet, WithLength, WithDecimal, WithAny
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", STRICT_TYPES, ids=lambda kind: kind.__name__)
@@ -122,7 +124,8 @@ def _check_strict_rules(node: Any) -> None:
         return
     if not isinstance(node, dict):
         return
-    assert not set(node) & {"default", "minLength", "maxLength", "uniqueItems", "prefixItems", "discriminator"}
+    unsupported = {"default", "minLength", "maxLength", "uniqueItems", "prefixItems", "discriminator"}
+    assert not set(node) & unsupported
     if "$ref" in node:
         assert set(node) == {"$ref"}
     if node.get("type") == "object":
@@ -147,7 +150,8 @@ def test_the_root_definition_is_inlined_and_the_others_stay_in_defs() -> None:
 def test_a_recursive_type_keeps_its_own_definition_for_the_references() -> None:
     spec = output_spec(Node)
     assert spec.strict_schema is not None
-    assert spec.strict_schema["properties"]["children"] == {"type": "array", "items": {"$ref": "#/$defs/Node"}}
+    children = spec.strict_schema["properties"]["children"]
+    assert children == {"type": "array", "items": {"$ref": "#/$defs/Node"}}
     assert spec.strict_schema["$defs"]["Node"]["required"] == ["value", "children"]
 
 
@@ -192,7 +196,8 @@ def test_a_type_msgspec_cannot_validate() -> None:
     ("text", "message"),
     [
         ('{"name": "Ada", "emails": "ada@example.org"}', "Expected `array`, got `str` - at `$.emails`"),
-        ('{"name": "Ada", "emails": [], "address": {"street": "x"}}', "Object missing required field `city` - at `$.address`"),
+        ('{"name": "Ada", "emails": [], "address": {"street": "x"}}',
+         "Object missing required field `city` - at `$.address`"),
         ('{"name": "Ada", "emails": [1]}', "Expected `str`, got `int` - at `$.emails[0]`"),
         ('{"name": "Ada", "emails": []', "Input data was truncated"),
         ('{"name": "Ada" "emails": []}', "JSON is malformed: expected ',' or '}' (byte 15)"),
@@ -247,11 +252,14 @@ def test_documents_the_strict_schema_rejects(document: dict[str, Any]) -> None:
     assert list(Draft202012Validator(strict).iter_errors(document)) != []
 
 
+HOME = {"street": "s", "city": "c"}
+
+
 @pytest.mark.parametrize(
     ("kind", "document"),
     [
-        (Described, {"home": {"street": "s", "city": "c"}, "rating": 3, "colour": "blue", "size": "L", "id": None}),
-        (Described, {"home": {"street": "s", "city": "c"}, "rating": 5, "colour": "red", "size": "S",
+        (Described, {"home": HOME, "rating": 3, "colour": "blue", "size": "L", "id": None}),
+        (Described, {"home": HOME, "rating": 5, "colour": "red", "size": "S",
                      "id": "12345678-1234-5678-1234-567812345678"}),
         (Node, {"value": 1, "children": [{"value": 2, "children": []}]}),
         (Partial, {"a": 1, "b": "x"}),
@@ -268,8 +276,8 @@ def test_documents_the_strict_schema_accepts_are_values_of_the_type(kind: Any, d
 @pytest.mark.parametrize(
     ("kind", "document"),
     [
-        (Described, {"home": {"street": "s", "city": "c"}, "rating": 6, "colour": "red", "size": "S", "id": None}),
-        (Described, {"home": {"street": "s", "city": "c"}, "rating": 2, "colour": "green", "size": "S", "id": None}),
+        (Described, {"home": HOME, "rating": 6, "colour": "red", "size": "S", "id": None}),
+        (Described, {"home": HOME, "rating": 2, "colour": "green", "size": "S", "id": None}),
         (Pets, {"pets": [{"type": "cow"}]}),
         (Node, {"value": 1, "children": [{"value": "2", "children": []}]}),
     ],

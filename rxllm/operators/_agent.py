@@ -6,8 +6,8 @@ One run answers one prompt::
     turn(n)      = hook.on_completion_call ⧺ model.stream(request(history))   (hooks see each event)
                    ⧺ defer(after_turn(n))
     after_turn   = FinalResponse                                   when the turn made no tool call
-                 | Output ⧺ FinalResponse                          the same, with an output type: its answer valid
-                 | defer(turn(n + 1))                              its answer invalid: asked again (output_retries)
+                 | Output ⧺ FinalResponse                          with an output type and a valid answer
+                 | defer(turn(n + 1))                              with an invalid one (output_retries)
                  | MaxTurnsError                                   when it did and n == max_turns
                  | tool results (ToolResult events, in call order) ⧺ defer(turn(n + 1))
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import msgspec
 import pytest
 import reactivex
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reactivex import Observable, abc
 from reactivex.notification import OnError
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.marbles import marbles_testing
@@ -74,15 +75,15 @@ def test_partial_values_as_the_json_grows_then_the_validated_value_after_the_fin
 
 
 def test_a_piece_that_changes_nothing_shown_brings_no_partial_value() -> None:
-    local = event_values(
+    local = {
         **values,
-        w=TextDelta(text="  "),
-        k=TextDelta(text=', "ag'),
-        n=TextDelta(text='e": 3'),
-        m=TextDelta(text="6}"),
-        s=TextDelta(text='{"name": "Ada"'),
-        t=PartialOutput(value={"name": "Ada"}),
-    )
+        "w": TextDelta(text="  "),
+        "k": TextDelta(text=', "ag'),
+        "n": TextDelta(text='e": 3'),
+        "m": TextDelta(text="6}"),
+        "s": TextDelta(text='{"name": "Ada"'),
+        "t": PartialOutput(value={"name": "Ada"}),
+    }
     assert_marbles(
         parse_output(Person),
         "-s-----w-k-n-m-----f-----|",
@@ -92,11 +93,11 @@ def test_a_piece_that_changes_nothing_shown_brings_no_partial_value() -> None:
 
 
 def test_other_events_pass_through_unchanged_and_in_order() -> None:
-    local = event_values(
+    local = {
         **values,
-        x=ReasoningDelta(text="thinking"),
-        d=ToolCallDelta(id="call_1", internal_call_id="rx_1", name="lookup", arguments_delta="{}"),
-    )
+        "x": ReasoningDelta(text="thinking"),
+        "d": ToolCallDelta(id="call_1", internal_call_id="rx_1", name="lookup", arguments_delta="{}"),
+    }
     assert_marbles(
         parse_output(Person),
         "-x-a-----d-b-----c-----f-----|",
@@ -130,7 +131,7 @@ def test_a_value_that_does_not_validate_ends_with_the_path_in_msgspecs_message()
 
 
 def _error_of(names: list[str], lookup: dict[str | float, object]) -> OutputValidationError:
-    events = [lookup[name] for name in names]
+    events = [cast(AgentEvent, lookup[name]) for name in names]
     errors: list[Exception] = []
     reactivex.from_iterable(events).pipe(parse_output(Person)).subscribe(on_error=errors.append)
     (error,) = errors
@@ -157,18 +158,19 @@ def test_malformed_json_stops_the_partial_values_and_ends_with_msgspecs_message(
 def test_a_stream_cut_halfway_through_the_json_ends_with_the_upstream_error_and_no_output() -> None:
     cut = StreamTruncatedError("the connection closed before [DONE]", connection_lost=True)
     with marbles_testing() as (start, cold, _hot, exp):
-        results = start(cold("-a-----b-----#", values, cut).pipe(parse_output(Person)))
+        source: Observable[AgentEvent] = cold("-a-----b-----#", values, cut)
+        results = start(source.pipe(parse_output(Person)))
         assert results == exp("-(a,p)-(b,q)-#", values, cut)
     last = results[-1].value
     assert isinstance(last, OnError) and last.exception is cut
 
 
 def test_a_stream_reset_discards_the_text_so_far() -> None:
-    local = event_values(
+    local = {
         **values,
-        z=StreamReset(attempt=1, reason="connection reset"),
-        s=TextDelta(text='{"name": "Ada", "age": 36}'),
-    )
+        "z": StreamReset(attempt=1, reason="connection reset"),
+        "s": TextDelta(text='{"name": "Ada", "age": 36}'),
+    }
     # Without the reset, '{"name": "A' + '{"name"...' would be malformed.
     assert_marbles(
         parse_output(Person),
@@ -197,12 +199,12 @@ def test_an_empty_source_completes_without_output() -> None:
 
 
 def test_each_structured_turn_gets_its_output() -> None:
-    local = event_values(
+    local = {
         **values,
-        s=TextDelta(text='{"name": "Bo", "age": 7}'),
-        t=PartialOutput(value={"name": "Bo", "age": 7}),
-        u=Output(value=Person(name="Bo", age=7)),
-    )
+        "s": TextDelta(text='{"name": "Bo", "age": 7}'),
+        "t": PartialOutput(value={"name": "Bo", "age": 7}),
+        "u": Output(value=Person(name="Bo", age=7)),
+    }
     assert_marbles(
         parse_output(Person),
         "-a-----b-----c-----f-----s-----f-----|",
@@ -313,7 +315,7 @@ def test_dispose_unsubscribes_the_source() -> None:
     assert xs.subscriptions == [subscribe(200, 300)]
 
 
-class Recorder:
+class Recorder(abc.ObserverBase[Any]):
     """A raw observer: what the stage does itself, without ``Observable.subscribe``'s auto-detach."""
 
     def __init__(self) -> None:

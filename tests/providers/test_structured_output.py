@@ -1,4 +1,4 @@
-"""``CompletionRequest(output=T)`` per provider: the exact request body on a loopback server, and the events."""
+"""``CompletionRequest(output=T)`` per provider: the exact request body a loopback server gets; the events."""
 
 from __future__ import annotations
 
@@ -256,4 +256,5 @@ async def test_the_schema_is_made_once_per_type_not_per_request(
         for _ in range(3):
             await collect_events(provider.stream(request))
     assert made == [Fresh]
-    assert [r.json["response_format"] for r in server.requests] == [server.requests[0].json["response_format"]] * 3
+    formats = [r.json["response_format"] for r in server.requests]
+    assert formats == [formats[0]] * 3
