@@ -34,7 +34,7 @@ def test_benchmark_smoke_run_is_exact(tmp_path: Path) -> None:
         assert name not in cases
     assert set(results["scale"]["modes"]) == {"burst", "paced10"}
     assert results["pause"]["bytes_grown_while_paused"]["total"] >= 0
-    assert set(results["scaling"]) == {"collect_response", "agent", "tool_arguments"}
+    assert set(results["scaling"]) == {"collect_response", "agent", "tool_arguments", "parse_output"}
     table = (tmp_path / "table.md").read_text()
     assert table.startswith("Run of ")
     assert "**Smoke run**: toy sizes" in table, "a smoke table says its timings are not the targets'"
