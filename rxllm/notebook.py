@@ -220,6 +220,8 @@ class StreamView:
         if form_at is None or (json_at is not None and form_at < json_at):
             if form_at is not None:
                 del blocks[form_at]
+                if form_at < self._turn_start:
+                    self._turn_start -= 1
             blocks.append(("output", block))
         if isinstance(event, Output):
             block.value = msgspec.to_builtins(event.value)

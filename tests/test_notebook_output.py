@@ -54,7 +54,8 @@ async def test_the_form_fills_in_then_is_marked_valid(published: list[dict[str, 
         '<div class="rxllm-stream" style="font-family: var(--jp-content-font-family, sans-serif)">'
         '<details><summary style="opacity: 0.6">JSON</summary>'
         '<pre style="white-space: pre-wrap; opacity: 0.6">'
-        "{&quot;name&quot;: &quot;Ada &lt;L&gt;&quot;, &quot;fields&quot;: [&quot;math&quot;, &quot;engines&quot;]}"
+        "{&quot;name&quot;: &quot;Ada &lt;L&gt;&quot;, "
+        "&quot;fields&quot;: [&quot;math&quot;, &quot;engines&quot;]}"
         "</pre></details>"
         '<div class="rxllm-output"><div style="opacity: 0.6">output: ✓ a valid Person</div><table>'
         '<tr><th style="text-align: left; vertical-align: top">name</th>'
