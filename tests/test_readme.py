@@ -33,3 +33,12 @@ def test_an_agent_in_ten_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == "2.5 + 4 = 6.5"
     tool_message = server.requests[1].json["messages"][-1]
     assert (tool_message["role"], tool_message["content"]) == ("tool", "6.5")
+
+
+def test_structured_output_fills_in_as_the_readme_shows(capsys: pytest.CaptureFixture[str]) -> None:
+    (example,) = [code for code in EXAMPLES if "output=Contact" in code]
+    section = README[README.index("## Structured output, streamed") :]
+    shown = re.search(r"prints\n\n```\n(.*?)```", section, re.S)
+    assert shown is not None
+    exec(compile(example, "README structured output", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out == shown.group(1)
