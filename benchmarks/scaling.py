@@ -26,8 +26,8 @@ import msgspec
 import reactivex
 
 import rxllm
-from rxllm import Agent, Final, FinalResponse, TextDelta, ToolCall
 from benchmarks.partial_json import deltas_of, realistic_output
+from rxllm import Agent, Final, FinalResponse, TextDelta, ToolCall
 from rxllm.events import AgentEvent, Output, PartialOutput
 from rxllm.operators import collect_response, parse_output
 from rxllm.providers.scripted import Call, ScriptedModel, Turn, dialect_of, replay_sse
