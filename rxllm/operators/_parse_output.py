@@ -55,7 +55,7 @@ def parse_output(output_type: Any) -> OutputOperator:
     .. marble::
         :alt: parse_output
 
-        -a----b----c----f------|        a, b, c: TextDelta '{"name": "A', 'da", "age":', ' 36}'
+        -a-----b-----c-----f-----|      a, b, c: TextDelta '{"name": "A', 'da", "age":', ' 36}'
         [ parse_output(Person) ]        f: the turn's Final
         -(a,p)-(b,q)-(c,r)-(f,o)-|      p, q, r: PartialOutput {"name": "A"}, {"name": "Ada"},
                                         {"name": "Ada", "age": 36}; o: Output(Person("Ada", 36))
