@@ -63,7 +63,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         below=True,
     )
     scaling = results.get("scaling", {})
-    for name in ("collect_response", "agent", "tool_arguments", "hook_aggregated"):
+    for name in ("collect_response", "agent", "tool_arguments", "hook_aggregated", "parse_output"):
         if name in scaling:
             ratio = scaling[name]["ratio"]
             out.append({"target": f"{name}: 4x the size takes about 4x the time", "measured": ratio,

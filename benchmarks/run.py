@@ -7,7 +7,7 @@ Sections, all in one run against one loopback server process:
 2. **scale**: 1,000 concurrent streams on one loop, bursty and paced (``benchmarks.scale``,
    one process per run so memory readings stay apart);
 3. **pause**: 100 paused streams (``benchmarks.pause``);
-4. **scaling**: ``collect_response``, the agent and tool-argument assembly at two sizes
+4. **scaling**: ``collect_response``, the agent, tool-argument assembly and ``parse_output`` at two sizes
    (``benchmarks.scaling``);
 5. **tracing**: CPU per turn with ``rxllm.enable_tracing`` off and on, at two stream sizes
    (``benchmarks.tracing``): what tracing adds per turn and per chunk;
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                 "reps": args.reps, "turns": 200, "short": 32, "long": 2000}  # fmt: skip
             results["tracing"] = asyncio.run(measure(origin, **sizes))
     if "scaling" in sections:
-        print("scaling: collect_response, agent, tool arguments", flush=True)
+        print("scaling: collect_response, agent, tool arguments, parse_output", flush=True)
         results["scaling"] = _child("benchmarks.scaling", ["--smoke"] if args.smoke else [])
     if "import" in sections:
         results["import_s"] = _import_time(1 if args.smoke else 5)

@@ -7,6 +7,9 @@
   the Chat decoding pipe (``SseDecoder``, ``parse_chunk``, ``accumulate_tool_calls``);
 * an agent whose hook watches ``on_text_delta`` (its ``aggregated``, the text so far, is
   handed over with every delta) over 5k and 20k deltas of about 100 characters.
+* ``parse_output`` over a structured answer of about 20 KB and 4x that, in deltas of 1-4
+  tokens (``benchmarks.partial_json``'s realistic output): a ``PartialOutput`` per delta
+  that changed the value, and the validated ``Output``.
 
 Each size runs 3 times (the best is kept: this is about growth, not noise); the ratio
 of the larger size's time to the smaller's should be near 4. Prints one JSON line, and
@@ -25,8 +28,10 @@ import msgspec
 import reactivex
 
 import rxllm
+from benchmarks.partial_json import deltas_of, realistic_output
 from rxllm import Agent, Final, FinalResponse, TextDelta, ToolCall
-from rxllm.operators import collect_response
+from rxllm.events import AgentEvent, Output, PartialOutput
+from rxllm.operators import collect_response, parse_output
 from rxllm.providers.scripted import Call, ScriptedModel, Turn, dialect_of, replay_sse
 from rxllm.response import CompletionResponse
 
@@ -140,6 +145,38 @@ def _decoded_arguments(sse: list[bytes]) -> list[str]:
     return out
 
 
+class _Item(msgspec.Struct):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: float
+    in_stock: bool
+    tags: list[str]
+    note: str | None
+
+
+class _Order(msgspec.Struct):
+    title: str
+    summary: str
+    items: list[_Item]
+    total: float
+
+
+def _parse_output(records: int) -> float:
+    text = realistic_output(records)
+    events: list[AgentEvent] = [TextDelta(text=piece) for piece in deltas_of(text)]
+    events.append(Final(finish_reason="stop"))
+    expected = msgspec.json.decode(text, type=_Order)
+
+    def action() -> None:
+        out: list[Any] = []
+        reactivex.from_iterable(events).pipe(parse_output(_Order)).subscribe(out.append)
+        assert out[-1] == Output(value=expected)
+        assert sum(isinstance(event, PartialOutput) for event in out) > len(events) // 4
+
+    return _best(action)
+
+
 def run(smoke: bool) -> dict[str, Any]:
     small, large = (500, 2000) if smoke else (50_000, 200_000)
     frag_small, frag_large = (250, 1000) if smoke else (2_500, 10_000)
@@ -161,6 +198,10 @@ def run(smoke: bool) -> dict[str, Any]:
         "seconds": [a, b],
         "ratio": b / a,
     }
+    records = 8 if smoke else 100
+    a, b = _parse_output(records), _parse_output(records * 4)
+    sizes = [f"{len(realistic_output(n).encode())} B" for n in (records, records * 4)]
+    out["parse_output"] = {"sizes": sizes, "seconds": [a, b], "ratio": b / a}
     return out
 
 

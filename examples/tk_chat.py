@@ -7,6 +7,7 @@ happens on Tk's own thread::
     python examples/tk_chat.py                                   # offline: a scripted server on 127.0.0.1
     python examples/tk_chat.py --provider openai --model gpt-4o-mini
     python examples/tk_chat.py --provider openai --model llama3.2 --base-url http://localhost:11434/v1
+    python examples/tk_chat.py --form                            # a contact card filling in as JSON streams
 
 Pause holds delivery and stops reading the socket; Cancel disposes the
 subscription, which closes the connection. The conversation's history is
@@ -17,6 +18,12 @@ what the turn had shown (from a text mark set where the turn began) and a
 503, a refused connection) shows as a ``Retrying`` note with its wait, so the
 window never sits silent; an error is shown from its ``ErrorInfo`` (class,
 message, status, ``Retry-After``), as a relay would send it.
+
+With ``--form`` the agent asks for a structured answer (``Agent(model,
+output=Contact)``): a panel beside the transcript shows the contact card as its
+fields fill in, from each ``PartialOutput``, and says "valid" when ``Output``
+brings the checked value (offline, a scripted server streams the card's JSON a
+few characters at a time).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import tkinter as tk
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from reactivex import operators as ops
 from reactivex.disposable import SerialDisposable
 from reactivex.scheduler.mainloop import TkinterScheduler
@@ -37,6 +45,8 @@ from rxllm import (
     Final,
     FinalResponse,
     Message,
+    Output,
+    PartialOutput,
     PauseControl,
     ReasoningDelta,
     Retrying,
@@ -49,15 +59,75 @@ from rxllm.events import ErrorInfo
 from rxllm.typing import StreamModel
 
 
+class Contact(msgspec.Struct):
+    """A contact card: who wrote, how to reach them, what they want to talk about."""
+
+    name: str
+    email: str
+    company: str | None
+    phone: str | None
+    topics: list[str]
+
+
+FORM_PROMPT = (
+    "Extract the contact: 'Hi, I am Ada Lovelace of the Analytical Engine Company (ada@example.org, "
+    "+44 20 7946 0000). I would like to talk about engines, poetry and notes on the engine.'"
+)
+FORM_ANSWER = (
+    '{"name": "Ada Lovelace", "email": "ada@example.org", "company": "Analytical Engine Company", '
+    '"phone": "+44 20 7946 0000", "topics": ["engines", "poetry", "notes on the engine"]}'
+)
+
+
+def form_lines(value: Any, indent: str = "") -> list[str]:
+    """JSON data as the lines of a form: ``field: value``, nested fields indented, list items dashed."""
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, dict | list) and item:
+                lines.append(f"{indent}{key}:")
+                lines.extend(form_lines(item, indent + "  "))
+            else:
+                lines.append(f"{indent}{key}: {_scalar(item)}")
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list) and item:
+                lines.append(f"{indent}-")
+                lines.extend(form_lines(item, indent + "  "))
+            else:
+                lines.append(f"{indent}- {_scalar(item)}")
+    else:
+        lines.append(f"{indent}{_scalar(value)}")
+    return lines
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value == [] or value == {}:
+        return "(none)"
+    return msgspec.json.encode(value).decode()
+
+
 class ChatApp:
-    """The window: a transcript, a prompt entry, and the Send, Pause/Resume and Cancel buttons."""
+    """The window: a transcript, a prompt entry, and the Send, Pause/Resume and Cancel buttons.
+
+    With ``output`` (a type msgspec validates) the answer is structured, and a
+    form panel shows it as it fills in.
+    """
 
     def __init__(
-        self, root: tk.Tk, model: StreamModel, loop: asyncio.AbstractEventLoop, *, tools: Sequence[Any] = ()
+        self,
+        root: tk.Tk,
+        model: StreamModel,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        tools: Sequence[Any] = (),
+        output: Any = None,
     ) -> None:
         self.root = root
         self.loop = loop
-        self.agent = Agent(model, tools=tools)
+        self.agent = Agent(model, tools=tools, output=output)
         self.scheduler = TkinterScheduler(root)
         self.history: tuple[Message, ...] = ()
         self.control: PauseControl | None = None
@@ -71,6 +141,14 @@ class ChatApp:
         self.text.tag_configure("tool", foreground="steel blue")
         self.text.tag_configure("note", foreground="dark orange")
         self.text.pack(fill="both", expand=True)
+        self.form: tk.Text | None = None
+        self.form_state = tk.StringVar(root, "")
+        if output is not None:
+            panel = tk.Frame(root)
+            panel.pack(fill="x")
+            tk.Label(panel, textvariable=self.form_state, anchor="w").pack(fill="x")
+            self.form = tk.Text(panel, wrap="word", height=8, width=72, background="#f4f7fb")
+            self.form.pack(fill="x")
         # Where the current turn's output begins; left gravity keeps it before what is inserted there.
         self.text.mark_set("turn", "end-1c")
         self.text.mark_gravity("turn", "left")
@@ -158,6 +236,10 @@ class ChatApp:
             # A retry before the turn's first event: nothing to discard, only a wait to show.
             self._append(f"[retrying in {event.delay:.1f} s: {event.reason}]\n", "note")
             self.status.set(f"retrying (attempt {event.attempt})…")
+        elif isinstance(event, PartialOutput):
+            self._show_form(event.value, f"{self._output_name()}: filling in…")
+        elif isinstance(event, Output):
+            self._show_form(msgspec.to_builtins(event.value), f"{type(event.value).__name__}: valid")
         elif isinstance(event, FinalResponse):
             self.history = event.history
             usage = event.usage
@@ -187,12 +269,30 @@ class ChatApp:
         self.pause_button.configure(state="normal" if on else "disabled", text="Pause")
         self.cancel_button.configure(state="normal" if on else "disabled")
 
+    def _show_form(self, value: Any, state: str) -> None:
+        if self.form is None:
+            return
+        self.form.delete("1.0", "end")
+        self.form.insert("1.0", "\n".join(form_lines(value)))
+        self.form_state.set(state)
+
+    def _output_name(self) -> str:
+        return getattr(self.agent.output, "__name__", "output")
+
     def _turn_starts(self) -> None:
         self.text.mark_set("turn", "end-1c")
 
     def _append(self, text: str, tag: str | None = None) -> None:
         self.text.insert("end", text, () if tag is None else (tag,))
         self.text.see("end")
+
+
+def form_script() -> list[Any]:
+    """The offline ``--form`` answer: the contact card's JSON, streamed four characters at a time."""
+    from rxllm.providers.scripted import Turn
+
+    pieces = [FORM_ANSWER[i : i + 4] for i in range(0, len(FORM_ANSWER), 4)]
+    return [Turn(text=pieces)] * 20  # one answer per prompt sent
 
 
 def start_loop() -> asyncio.AbstractEventLoop:
@@ -213,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model")
     parser.add_argument("--base-url")
     parser.add_argument("--midstream-retries", type=int, default=0, metavar="N")
+    parser.add_argument("--form", action="store_true", help="a structured answer, shown as a form")
     args = parser.parse_args(argv)
     loop = start_loop()
     tools: list[Any] = []
@@ -220,10 +321,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         from rxllm.cli import calculator_tool, clock_tool, demo_script
         from rxllm.providers.scripted import ScriptedServer
 
-        server = ScriptedServer(demo_script(), delay=0.05, model="rxllm-demo")
+        script: Any = form_script() if args.form else demo_script()
+        server = ScriptedServer(script, delay=0.05, model="rxllm-demo")
         asyncio.run_coroutine_threadsafe(server.start(), loop).result()
         model: StreamModel = server.provider()
-        tools = [calculator_tool(), clock_tool()]
+        tools = [] if args.form else [calculator_tool(), clock_tool()]
     else:
         from rxllm.cli import PROVIDERS
 
@@ -231,8 +333,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.model, base_url=args.base_url, midstream_retries=args.midstream_retries
         )
     root = tk.Tk()
-    app = ChatApp(root, model, loop, tools=tools)
-    if args.provider is None:
+    app = ChatApp(root, model, loop, tools=tools, output=Contact if args.form else None)
+    if args.form:
+        app.entry.insert(0, FORM_PROMPT)
+    elif args.provider is None:
         app.entry.insert(0, "What is 15% of 240, and what time is it in Tokyo?")
     root.mainloop()
 

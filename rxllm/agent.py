@@ -38,6 +38,10 @@ class Agent:
     calls run at once. ``temperature``, ``max_tokens``, ``tool_choice`` and
     ``params`` go into every request. ``name`` names the agent in traces
     (``invoke_agent {name}``, see ``rxllm.enable_tracing``).
+    ``params`` go into every request. ``output=T`` asks for a structured answer
+    (``PartialOutput`` while it streams, ``Output`` and ``FinalResponse.output``
+    at the end), an invalid one sent back to the model up to ``output_retries``
+    times (see ``rxllm.operators.agent``).
     """
 
     def __init__(
@@ -53,6 +57,8 @@ class Agent:
         tool_choice: str | Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         name: str | None = None,
+        output: Any = None,
+        output_retries: int = 1,
     ) -> None:
         self.model = model
         self.preamble = preamble
@@ -66,6 +72,9 @@ class Agent:
             "tool_choice": tool_choice,
             "params": params,
         }
+        # Structured output (see rxllm.operators.agent): the final answer validated as `output`.
+        self.output = output
+        self.output_retries = output_retries
 
     def __repr__(self) -> str:
         names = [tool.name for tool in self.tools]
@@ -89,6 +98,8 @@ class Agent:
             max_turns=self.max_turns if max_turns is None else max_turns,
             tool_concurrency=self.tool_concurrency,
             pause=pause,
+            output=self.output,
+            output_retries=self.output_retries,
             **self._request_options,
             name=self.name,
         )

@@ -26,6 +26,7 @@
     ├── TransportError           the server could not be reached
     ├── ToolArgumentsError       a model's tool arguments do not fit the tool (defined in rxllm.tools)
     ├── MaxTurnsError            the agent ran out of turns
+    ├── OutputValidationError    a structured answer is not a valid value of the output type
     └── PromptCancelledError     a hook terminated the agent run
 
 ``str(error)`` never holds an API key: messages are built from the provider's
@@ -70,6 +71,7 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
+    "OutputValidationError",
     "PromptCancelledError",
     "ProviderError",
     "RateLimitError",
@@ -403,6 +405,33 @@ class MaxTurnsError(RxLLMError):
         self.history = tuple(history)
         self.usage = usage
         super().__init__(f"the agent reached max_turns={max_turns} without a final answer")
+
+
+class OutputValidationError(RxLLMError):
+    """A structured answer that is not a valid value of the output type (``CompletionRequest(output=T)``).
+
+    ``raw`` is the text the model sent, whole; ``message`` is msgspec's, with the
+    path of what failed (``Expected `int`, got `str` - at `$.items[0].quantity```,
+    ``JSON is malformed: ...``, ``Input data was truncated``). ``output_name``
+    names the type. From an agent run, ``history`` holds the conversation so far
+    (the invalid answer last) and ``usage`` what the run's requests reported.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        raw: str,
+        *,
+        output_name: str = "output",
+        history: Sequence[Message] = (),
+        usage: Usage | None = None,
+    ) -> None:
+        self.message = message
+        self.raw = raw
+        self.output_name = output_name
+        self.history = tuple(history)
+        self.usage = usage
+        super().__init__(f"the answer is not a valid {output_name}: {message}")
 
 
 class PromptCancelledError(RxLLMError):

@@ -20,6 +20,9 @@ Two groups:
   ``ToolCallDelta``, ``ToolCall``, ``StreamReset`` and exactly one ``Final``, last.
 * **Agent events**, added by the agent around the turns: ``ToolResult`` after each
   tool call and one ``FinalResponse`` at the end of a run.
+* **Structured output** (``CompletionRequest(output=T)``, ``Agent(output=T)``):
+  ``PartialOutput`` as the answer's JSON grows and one ``Output`` at the end of the
+  answering turn, from ``rxllm.operators.parse_output`` or the agent.
 
 ``ErrorInfo`` is no stream event: it is an error as data (``ErrorInfo.from_exception``),
 tagged like the events so a relay can send it as the last line of a stream.
@@ -48,6 +51,8 @@ __all__ = [
     "Event",
     "Final",
     "FinalResponse",
+    "Output",
+    "PartialOutput",
     "Reasoning",
     "ReasoningDelta",
     "Retrying",
@@ -273,6 +278,8 @@ class FinalResponse(Event, frozen=True, kw_only=True, tag="final_response"):
     ``usage`` sums what the run's requests reported (zeros when none did);
     ``usage_complete`` is false when any of them, a discarded attempt included,
     reported none: then ``usage`` is a lower bound, not the bill.
+    ``output`` is the validated structured answer (a value of the agent's
+    ``output`` type), ``None`` when the agent was asked for no output type.
     """
 
     text: str
@@ -280,6 +287,7 @@ class FinalResponse(Event, frozen=True, kw_only=True, tag="final_response"):
     history: tuple[Message, ...] = ()
     turns: int = 0
     usage_complete: bool = True
+    output: Any = None
 
 
 class ErrorInfo(Event, frozen=True, kw_only=True, tag="error"):
@@ -322,6 +330,28 @@ class ErrorInfo(Event, frozen=True, kw_only=True, tag="error"):
         return cls(error_type=type(error).__name__, message=str(error), usage=usage)
 
 
+class PartialOutput(Event, frozen=True, kw_only=True, tag="partial_output"):
+    """Structured output so far: the JSON answer parsed as far as it arrived, emitted when it changed.
+
+    ``value`` is plain JSON data (dicts, lists, strings, numbers): open strings
+    with their text so far, open objects and arrays with what they hold so far;
+    a number shows once it is complete. It is not validated yet; ``Output``
+    brings the validated value.
+    """
+
+    value: Any
+
+
+class Output(Event, frozen=True, kw_only=True, tag="output"):
+    """Structured output, whole: the answer validated and converted to the output type.
+
+    ``value`` is a value of the requested type (a Struct, a dataclass, a
+    TypedDict...); ``msgspec.json.encode`` encodes it with the event.
+    """
+
+    value: Any
+
+
 ChunkEvent = TextDelta | ReasoningDelta | Reasoning | ToolCallFragment | ToolCall | Final | StreamReset
 """What ``parse_chunk`` emits: assistant content as the provider sent it."""
 
@@ -330,8 +360,8 @@ AssistantEvent = (
 )
 """What ``Provider.stream()`` emits for one completion turn."""
 
-AgentEvent = AssistantEvent | ToolResult | FinalResponse
-"""What an agent run emits."""
+AgentEvent = AssistantEvent | ToolResult | FinalResponse | PartialOutput | Output
+"""What an agent run emits (``PartialOutput`` and ``Output`` only with an output type)."""
 
 AnyEvent = (
     TextDelta
@@ -346,5 +376,7 @@ AnyEvent = (
     | ToolResult
     | FinalResponse
     | ErrorInfo
+    | PartialOutput
+    | Output
 )
 """Every event type (and ``ErrorInfo``); ``msgspec.json.decode(data, type=AnyEvent)`` decodes any of them."""

@@ -13,7 +13,12 @@ and the usage at the end (or the error). A ``Retrying`` (a retry before the
 turn's first event) shows as a note saying why and how long it waits. A
 ``StreamReset`` (the provider resent a broken turn) removes what the turn showed
 so far and puts a "retrying" note in its place; the new attempt's output follows
-it. Usage a server did not report is shown as such, never as zeros. It subscribes on the notebook's
+it. Usage a server did not report is shown as such, never as zeros. A structured
+answer (``Agent(model, output=T)``, ``parse_output(T)``) shows as a form that
+fills in as ``PartialOutput`` events arrive: the value so far as a table of
+fields (nested objects as nested tables, lists as numbered lists), marked valid
+when ``Output`` brings the validated value; the JSON text it came from is folded
+under it. It subscribes on the notebook's
 running asyncio loop, so the cell returns at once and the output keeps
 updating; ``view.dispose()`` cancels the stream. ``events_table(events)``
 shows a list of events as a table. Given the ``provider`` the run streams
@@ -39,6 +44,8 @@ from rxllm.events import (
     Event,
     Final,
     FinalResponse,
+    Output,
+    PartialOutput,
     ReasoningDelta,
     Retrying,
     StreamReset,
@@ -63,6 +70,16 @@ class _ToolBlock:
         self.is_error = False
 
 
+class _OutputBlock:
+    """The structured answer so far: plain JSON data, and the type's name once it is valid."""
+
+    __slots__ = ("valid", "value")
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.valid: str | None = None  # the output type's name, once Output arrived
+
+
 class StreamView:
     """What ``display_stream`` shows, kept up to date as events arrive; await it for the events.
 
@@ -81,7 +98,9 @@ class StreamView:
         self.error: Exception | None = None
         self._cancelled = False
         self.min_interval = min_interval
-        # ("text" | "reasoning", [pieces]), ("tool", _ToolBlock) or ("note", text)
+        # ("text" | "json" | "reasoning", [pieces]), ("tool", _ToolBlock), ("output", _OutputBlock)
+        # or ("note", text); "json" is text that turned out to be a structured answer
+        self._output: _OutputBlock | None = None
         self._blocks: list[tuple[str, Any]] = []
         self._turn_start = 0  # where the current turn's blocks begin: a StreamReset removes them
         self._tools: dict[str, _ToolBlock] = {}
@@ -158,9 +177,17 @@ class StreamView:
     def _fold(self, event: Any) -> None:
         if isinstance(event, TextDelta | ReasoningDelta):
             kind = "text" if isinstance(event, TextDelta) else "reasoning"
-            if not self._blocks or self._blocks[-1][0] != kind:
-                self._blocks.append((kind, []))
-            self._blocks[-1][1].append(event.text)
+            blocks = self._blocks
+            last = blocks[-1][0] if blocks else None
+            if kind == "text" and last == "output" and len(blocks) - 2 >= self._turn_start:
+                if blocks[-2][0] == "json":  # more of the answer's JSON, under its form
+                    blocks[-2][1].append(event.text)
+                    return
+            if last != kind and not (kind == "text" and last == "json"):
+                blocks.append((kind, []))
+            blocks[-1][1].append(event.text)
+        elif isinstance(event, PartialOutput | Output):
+            self._output_event(event)
         elif isinstance(event, ToolCallDelta):
             block = self._tool(event.internal_call_id, event.name or "")
             if event.name:
@@ -180,6 +207,8 @@ class StreamView:
             del self._blocks[self._turn_start :]
             gone = {id(block) for kind, block in discarded if kind == "tool"}
             self._tools = {key: block for key, block in self._tools.items() if id(block) not in gone}
+            if any(block is self._output for _, block in discarded):
+                self._output = None
             self._blocks.append(("note", f"retrying: {event.reason}"))
         elif isinstance(event, Retrying):
             self._blocks.append(("note", f"retrying in {event.delay:.1f} s: {event.reason}"))
@@ -191,6 +220,32 @@ class StreamView:
         elif isinstance(event, FinalResponse):
             self._usage, self._turns = event.usage, event.turns
             self._complete = event.usage_complete
+
+    def _output_event(self, event: PartialOutput | Output) -> None:
+        # The text this turn streamed was the answer's JSON: fold it under the form.
+        blocks = self._blocks
+        json_at = None
+        for at in range(len(blocks) - 1, self._turn_start - 1, -1):
+            if blocks[at][0] in ("text", "json"):
+                blocks[at] = ("json", blocks[at][1])
+                json_at = at
+                break
+        block = self._output
+        if block is None:
+            block = self._output = _OutputBlock()
+        # The form stands right after the JSON it shows (a retried answer's form moves down to it).
+        form_at = next((at for at, (_, held) in enumerate(blocks) if held is block), None)
+        if form_at is None or (json_at is not None and form_at < json_at):
+            if form_at is not None:
+                del blocks[form_at]
+                if form_at < self._turn_start:
+                    self._turn_start -= 1
+            blocks.append(("output", block))
+        if isinstance(event, Output):
+            block.value = msgspec.to_builtins(event.value)
+            block.valid = type(event.value).__name__
+        else:
+            block.value, block.valid = event.value, None
 
     def _tool(self, internal_call_id: str, name: str) -> _ToolBlock:
         block = self._tools.get(internal_call_id)
@@ -243,6 +298,11 @@ class StreamView:
         for kind, block in self._blocks:
             if kind == "text":
                 lines.append("".join(block))
+            elif kind == "json":
+                continue  # shown as the form
+            elif kind == "output":
+                head = f"[output: valid {block.valid}]" if block.valid else "[output so far]"
+                lines.append(f"{head} {_json(block.value)}")
             elif kind == "note":
                 lines.append(f"[{block}]")
             elif kind == "reasoning":
@@ -259,6 +319,14 @@ class StreamView:
         for kind, block in self._blocks:
             if kind == "text":
                 parts.append(f'<div style="white-space: pre-wrap">{html.escape("".join(block))}</div>')
+            elif kind == "json":
+                text = html.escape("".join(block))
+                parts.append(
+                    '<details><summary style="opacity: 0.6">JSON</summary>'
+                    f'<pre style="white-space: pre-wrap; opacity: 0.6">{text}</pre></details>'
+                )
+            elif kind == "output":
+                parts.append(_output_html(block))
             elif kind == "note":
                 parts.append(f'<div style="opacity: 0.6; color: #a60">↻ {html.escape(block)}</div>')
             elif kind == "reasoning":
@@ -297,6 +365,34 @@ def _tool_html(block: _ToolBlock) -> str:
         f"<details><summary>🔧 {call} → <span{style}>{html.escape(_short(block.result))}</span></summary>"
         f'<pre style="white-space: pre-wrap">{html.escape(block.result)}</pre></details>'
     )
+
+
+def _output_html(block: _OutputBlock) -> str:
+    state = f"✓ a valid {html.escape(block.valid)}" if block.valid else "filling in…"
+    return (
+        f'<div class="rxllm-output"><div style="opacity: 0.6">output: {state}</div>'
+        f"{_value_html(block.value)}</div>"
+    )
+
+
+def _value_html(value: Any) -> str:
+    """JSON data as a form: an object as a table of fields, a list as a numbered list."""
+    if isinstance(value, dict):
+        if not value:
+            return "<i>(empty)</i>"
+        rows = "".join(
+            f'<tr><th style="text-align: left; vertical-align: top">{html.escape(str(key))}</th>'
+            f'<td style="text-align: left">{_value_html(item)}</td></tr>'
+            for key, item in value.items()
+        )
+        return f"<table>{rows}</table>"
+    if isinstance(value, list):
+        if not value:
+            return "<i>(none)</i>"
+        return "<ol>" + "".join(f"<li>{_value_html(item)}</li>" for item in value) + "</ol>"
+    if isinstance(value, str):
+        return f'<span style="white-space: pre-wrap">{html.escape(value)}</span>'
+    return f"<code>{html.escape(_json(value))}</code>"
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -20,6 +20,12 @@ class CompletionRequest:
     spells it (``"auto"``, ``"required"``, ``"none"``, or a provider-shaped
     object); ``params`` are extra body fields merged last, so they can set
     anything the provider accepts (``{"top_p": 0.9}``, ``{"reasoning_effort": "low"}``).
+
+    ``output`` asks for structured output: a type msgspec validates (a Struct, a
+    dataclass, a TypedDict, ``list[Item]``...), sent as each provider's own JSON
+    schema option (see ``rxllm.output``); the answer streams as ``TextDelta``
+    JSON text, which ``rxllm.operators.parse_output(output)`` turns into
+    ``PartialOutput`` and ``Output`` events.
     """
 
     messages: Sequence[Message]
@@ -30,3 +36,4 @@ class CompletionRequest:
     max_tokens: int | None = None
     tool_choice: str | Mapping[str, Any] | None = None
     params: Mapping[str, Any] | None = field(default=None)
+    output: Any = None

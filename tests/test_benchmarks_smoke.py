@@ -40,7 +40,13 @@ def test_benchmark_smoke_run_is_exact(tmp_path: Path) -> None:
     kernel_max = int(pause["kernel"]["tcp_rmem"].split()[-1]) + int(pause["kernel"]["tcp_wmem"].split()[-1])
     assert pause["bytes_per_stream_when_paused"]["max"] <= kernel_max + 2 * pause["read_bufsize"]
     assert pause["bytes_grown_while_paused"]["max"] <= pause["read_bufsize"]
-    assert set(results["scaling"]) == {"collect_response", "agent", "tool_arguments", "hook_aggregated"}
+    assert set(results["scaling"]) == {
+        "collect_response",
+        "agent",
+        "tool_arguments",
+        "hook_aggregated",
+        "parse_output",
+    }
     assert "rxllm-chat-traced" in cases
     assert set(results["tracing"]["cpu_us_per_turn"]) == {
         f"{mode} {size}" for mode in ("off", "noop", "sdk") for size in (32, 64)

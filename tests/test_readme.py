@@ -50,3 +50,12 @@ def test_the_tracing_example_prints_the_spans_it_shows(capsys: pytest.CaptureFix
     finally:
         rxllm.disable_tracing()
     assert capsys.readouterr().out == shown.group(1)
+
+
+def test_structured_output_fills_in_as_the_readme_shows(capsys: pytest.CaptureFixture[str]) -> None:
+    (example,) = [code for code in EXAMPLES if "output=Contact" in code]
+    section = README[README.index("## Structured output, streamed") :]
+    shown = re.search(r"prints\n\n```\n(.*?)```", section, re.S)
+    assert shown is not None
+    exec(compile(example, "README structured output", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out == shown.group(1)

@@ -275,3 +275,38 @@ def test_an_error_is_shown_from_its_error_info(tk_chat: Any) -> None:
         f" [POST {url}]\n"
     )
     assert status == "error: HTTP 401"
+
+
+def test_form_mode_fills_the_contact_card_in_as_the_json_streams(tk_chat: Any) -> None:
+    import tkinter
+
+    with ScriptedServer(tk_chat.form_script()[:1], delay=0.02) as server:
+        root = tkinter.Tk()
+        app = tk_chat.ChatApp(root, server.provider(), tk_chat.start_loop(), output=tk_chat.Contact)
+        forms: list[tuple[str, str]] = []
+
+        def watch_the_form() -> bool:
+            seen = (app.form_state.get(), app.form.get("1.0", "end-1c"))
+            if not forms or forms[-1] != seen:
+                forms.append(seen)
+            return not app.streaming and app.status.get().startswith("done")
+
+        try:
+            shown = drive(app, [press_send(app, "Who wrote?"), watch_the_form])
+        finally:
+            close_app(app)
+    card = (
+        "name: Ada Lovelace\nemail: ada@example.org\ncompany: Analytical Engine Company\n"
+        "phone: +44 20 7946 0000\ntopics:\n  - engines\n  - poetry\n  - notes on the engine"
+    )
+    assert forms[-1] == ("Contact: valid", card)
+    filling = [form for state, form in forms if state == "Contact: filling in…"]
+    assert len(filling) >= 5, "the card fills in as the JSON streams"
+    assert any(
+        form.startswith("name: Ada") and "\n" not in form and form != "name: Ada Lovelace" for form in filling
+    )
+    assert any(
+        form.startswith("name: Ada Lovelace\nemail: ada@") and "company" not in form for form in filling
+    )
+    assert shown[-1] == f"you: Who wrote?\nassistant: {tk_chat.FORM_ANSWER}\n"  # the raw JSON, too
+    assert server.requests[0].json["response_format"]["json_schema"]["name"] == "Contact"

@@ -6,6 +6,8 @@ One run answers one prompt::
     turn(n)      = hook.on_completion_call ⧺ model.stream(request(history))   (hooks see each event)
                    ⧺ defer(after_turn(n))
     after_turn   = FinalResponse                                   when the turn made no tool call
+                 | Output ⧺ FinalResponse                          with an output type and a valid answer
+                 | defer(turn(n + 1))                              with an invalid one (output_retries)
                  | MaxTurnsError                                   when it did and n == max_turns
                  | tool results (ToolResult events, in call order) ⧺ defer(turn(n + 1))
 
@@ -49,12 +51,13 @@ from rxllm import tracing
 from rxllm._aio import from_coroutine
 from rxllm._log import log, log_tool_call
 from rxllm.control import Backlog, PauseControl, throttled
-from rxllm.errors import CallbackError, MaxTurnsError, PromptCancelledError, RxLLMError
+from rxllm.errors import CallbackError, MaxTurnsError, OutputValidationError, PromptCancelledError, RxLLMError
 from rxllm.events import (
     AgentEvent,
     AssistantEvent,
     Final,
     FinalResponse,
+    Output,
     StreamReset,
     TextDelta,
     ToolCall,
@@ -64,6 +67,8 @@ from rxllm.events import (
 )
 from rxllm.hooks import Hook, Skip, Terminate
 from rxllm.messages import Message, ToolResultPart
+from rxllm.operators._parse_output import partial_outputs
+from rxllm.output import OutputSpec, output_spec
 from rxllm.request import CompletionRequest
 from rxllm.response import CompletionResponse, ResponseBuilder
 from rxllm.tools import Tool, ToolArgumentsError
@@ -95,6 +100,8 @@ def agent(
     tool_choice: str | Mapping[str, Any] | None = None,
     params: Mapping[str, Any] | None = None,
     name: str | None = None,
+    output: Any = None,
+    output_retries: int = 1,
 ) -> Callable[[Observable[str]], Observable[AgentEvent]]:
     """Answer each prompt in turn with a multi-turn tool-using run, carrying the history along.
 
@@ -125,11 +132,24 @@ def agent(
     order either way.
 
     ``name`` names the agent in traces (``invoke_agent {name}``; see ``rxllm.enable_tracing``).
+    ``output=T`` (a type msgspec validates) makes every request ask for
+    structured output (``CompletionRequest(output=T)``), and the turn that
+    answers without calling a tool the structured answer: ``PartialOutput``
+    events while its JSON streams, ``Output`` with the validated ``T`` after its
+    ``Final``, and ``FinalResponse.output`` the same value. Turns that call tools
+    run them as without it (their text, if any, is not validated). An answer
+    that does not validate is sent back as a user message saying what is wrong
+    (msgspec's message, with the path) and the model asked again, up to
+    ``output_retries`` times a run; each retry is a turn and counts against
+    ``max_turns``. When the retries or the turns run out, ``OutputValidationError``
+    (the raw answer, msgspec's message, the history) ends the run.
     """
     if max_turns < 0:
         raise ValueError("max_turns must be 0 or more")
     if tool_concurrency < 1:
         raise ValueError("tool_concurrency must be 1 or more")
+    if output_retries < 0:
+        raise ValueError("output_retries must be 0 or more")
     settings = _Settings(
         model=model,
         tools={tool.name: tool for tool in tools},
@@ -143,8 +163,11 @@ def agent(
             "max_tokens": max_tokens,
             "tool_choice": tool_choice,
             "params": params,
+            "output": output,
         },
         name=name,
+        output=output_spec(output) if output is not None else None,
+        output_retries=output_retries,
     )
 
     def _agent(prompts: Observable[str]) -> Observable[AgentEvent]:
@@ -178,6 +201,8 @@ class _Settings:
         "max_turns",
         "model",
         "name",
+        "output",
+        "output_retries",
         "pause",
         "preamble",
         "request_options",
@@ -197,6 +222,8 @@ class _Settings:
         pause: PauseControl | None,
         request_options: dict[str, Any],
         name: str | None = None,
+        output: OutputSpec | None = None,
+        output_retries: int = 1,
     ) -> None:
         self.model = model
         self.tools = tools
@@ -207,6 +234,8 @@ class _Settings:
         self.pause = pause
         self.request_options = request_options
         self.name = name
+        self.output = output
+        self.output_retries = output_retries
 
 
 class _Run:
@@ -226,6 +255,7 @@ class _Run:
         self.usage = Usage()
         self.reported = False
         self.usage_complete = True
+        self.output_retries_left = settings.output_retries
         hook = settings.hook
         self.watch_text = hook is not None and hook.overrides("on_text_delta")
         self.watch_tool_deltas = hook is not None and hook.overrides("on_tool_call_delta")
@@ -274,6 +304,8 @@ class _Run:
         if self.trace is not None:
             events = self.trace.within(events)  # the turn's span is a child of the run's
         streamed = self.watched(events).pipe(ops.do_action(on_next=record))
+        if settings.output is not None:
+            streamed = streamed.pipe(partial_outputs())
         after = reactivex.defer(lambda _: self.after_turn(number, builder.build(), finals))
         return reactivex.concat(before, streamed, after)
 
@@ -346,6 +378,8 @@ class _Run:
             # A turn cut by its length limit may hold half-sent calls: never run them.
             answer = CompletionResponse(text=response.text, reasoning_blocks=response.reasoning_blocks)
             self.messages.append(answer.assistant_message())
+            if self.settings.output is not None:
+                return self.structured_answer(self.settings.output, number, response.text)
             return reactivex.just(
                 FinalResponse(
                     text=response.text,
@@ -396,6 +430,35 @@ class _Run:
         if isinstance(error, RxLLMError):
             completed = self.usage if self.reported else None
             error.usage = Usage.summed((completed, error.usage))
+
+    # -- structured output --------------------------------------------------------------
+
+    def structured_answer(self, spec: OutputSpec, number: int, text: str) -> Observable[AgentEvent]:
+        """``Output`` and ``FinalResponse`` for a valid answer; else the model asked again, or the error."""
+        try:
+            value = spec.validate(text)
+        except OutputValidationError as error:
+            if self.output_retries_left > 0 and number < self.settings.max_turns:
+                self.output_retries_left -= 1
+                self.messages.append(Message.user(retry_prompt(spec, error)))
+                return self.turn(number + 1)
+            return reactivex.throw(
+                OutputValidationError(
+                    error.message,
+                    error.raw,
+                    output_name=error.output_name,
+                    history=self.messages,
+                )  # its usage: the run's, added by ``charge`` as for every error that ends a run
+            )
+        final = FinalResponse(
+            text=text,
+            usage=self.usage,
+            history=tuple(self.messages),
+            turns=number,
+            usage_complete=self.usage_complete,
+            output=value,
+        )
+        return reactivex.from_iterable([Output(value=value), final])
 
     # -- tools ----------------------------------------------------------------------
 
@@ -535,6 +598,14 @@ def _text_so_far() -> Generator[str, str, None]:
 def _started(generator: Generator[str, str, None]) -> Generator[str, str, None]:
     next(generator)
     return generator
+
+
+def retry_prompt(spec: OutputSpec, error: OutputValidationError) -> str:
+    """The user message that sends an invalid structured answer back to the model."""
+    return (
+        f"Your answer is not a valid {spec.name}: {error.message}. "
+        f"Answer again with the whole corrected {spec.name}, exactly as its JSON schema says."
+    )
 
 
 def _cut_short(finish_reason: str | None) -> bool:

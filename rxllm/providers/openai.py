@@ -6,6 +6,12 @@
     provider = OpenAIChat("llama3.2", base_url="http://localhost:11434/v1")
     provider.stream(CompletionRequest([Message.user("Hi")])).subscribe(print)
 
+``CompletionRequest(output=T)`` asks for structured output as ``response_format``
+``{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`` (Chat) or
+``text: {"format": {"type": "json_schema", "name", "schema", "strict"}}`` (Responses),
+``strict`` true where the schema allows it (see ``rxllm.output``); the answer streams
+as ``TextDelta`` JSON text.
+
 ``OpenAIResponses`` speaks ``/v1/responses``: reasoning summaries, reasoning items
 carried forward between turns, and usage with cached and reasoning tokens::
 
@@ -19,6 +25,7 @@ from typing import Any
 import msgspec
 
 from rxllm.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
+from rxllm.output import output_spec
 from rxllm.providers._base import Provider, add_common_options
 from rxllm.providers._openai_chat import OpenAIChatDialect
 from rxllm.providers._openai_responses import OpenAIResponsesDialect
@@ -76,6 +83,13 @@ class OpenAIChat(Provider):
         }
         if request.tools:
             body["tools"] = [_wire_tool(tool) for tool in request.tools]
+        if request.output is not None:
+            # Structured output: the schema made once per type (rxllm.output), strict where it can be.
+            spec = output_spec(request.output)
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": spec.name, "schema": spec.wire_schema, "strict": spec.strict},
+            }
         return add_common_options(body, request, max_tokens_key="max_tokens")
 
 
@@ -170,6 +184,16 @@ class OpenAIResponses(Provider):
             body["instructions"] = request.preamble
         if request.tools:
             body["tools"] = [_responses_tool(tool) for tool in request.tools]
+        if request.output is not None:
+            spec = output_spec(request.output)
+            body["text"] = {
+                "format": {
+                    "type": "json_schema",
+                    "name": spec.name,
+                    "schema": spec.wire_schema,
+                    "strict": spec.strict,
+                }
+            }
         return add_common_options(body, request, max_tokens_key="max_output_tokens")
 
 

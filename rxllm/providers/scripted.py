@@ -77,17 +77,30 @@ DEFAULT_USAGE = Usage(input_tokens=10, output_tokens=5, total_tokens=15)
 
 @dataclass(frozen=True)
 class Call:
-    """A tool call in a scripted turn; ``id`` defaults to one numbered by its place in the turn."""
+    """A tool call in a scripted turn; ``id`` defaults to one numbered by its place in the turn.
+
+    The arguments stream in two fragments, or as the given ``fragments`` (then
+    their join is the argument text): ``Call("final_answer", fragments=['{"na',
+    'me": "Ada"}'])`` streams an Anthropic structured answer piece by piece.
+    """
 
     name: str
     arguments: Mapping[str, Any] | str = field(default_factory=dict)
     id: str | None = None
+    fragments: Sequence[str] = ()
 
     @property
     def arguments_text(self) -> str:
+        if self.fragments:
+            return "".join(self.fragments)
         if isinstance(self.arguments, str):
             return self.arguments
         return msgspec.json.encode(dict(self.arguments)).decode()
+
+    @property
+    def pieces(self) -> list[str]:
+        """The argument text as streamed."""
+        return list(self.fragments) if self.fragments else _halves(self.arguments_text)
 
 
 @dataclass(frozen=True)
@@ -140,7 +153,7 @@ def openai_chat_sse(
     pieces += [chunk({"reasoning_content": piece}) for piece in turn.reasoning]
     pieces += [chunk({"content": piece}) for piece in turn.text]
     for index, call in enumerate(turn.calls):
-        first, *rest = _halves(call.arguments_text)
+        first, *rest = call.pieces
         head = {"name": call.name, "arguments": first}
         call_id = call.id or f"call_{index}"
         pieces.append(
@@ -232,7 +245,7 @@ def openai_responses_sse(
             "arguments": "",
         }
         event("response.output_item.added", output_index=index, item=item)
-        for piece in _halves(call.arguments_text):
+        for piece in call.pieces:
             event(
                 "response.function_call_arguments.delta",
                 item_id=f"fc_{number}",
@@ -310,7 +323,7 @@ def anthropic_sse(
     for number, call in enumerate(turn.calls):
         block = {"type": "tool_use", "id": call.id or f"toolu_{number}", "name": call.name, "input": {}}
         event("content_block_start", index=index, content_block=block)
-        for piece in _halves(call.arguments_text):
+        for piece in call.pieces:
             event(
                 "content_block_delta", index=index, delta={"type": "input_json_delta", "partial_json": piece}
             )
