@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from real.build import Built, build
+from real.endpoints import ENDPOINTS, Endpoint
 from real.proxy import RecordingProxy
 from real.servers import RunningServer, start_llama_cpp_python, start_llama_server
-from real.slots import wait_until_idle
 
 HERE = Path(__file__).resolve().parent
 
@@ -77,3 +77,16 @@ async def proxy() -> AsyncIterator[Callable[[RunningServer], Awaitable[Recording
     yield start
     for recording in made:
         await recording.close()
+
+
+@pytest.fixture(params=ENDPOINTS, ids=[endpoint.id for endpoint in ENDPOINTS])
+def endpoint(request: pytest.FixtureRequest) -> Endpoint:
+    chosen: Endpoint = request.param
+    return chosen
+
+
+@pytest.fixture
+def server(endpoint: Endpoint, request: pytest.FixtureRequest) -> RunningServer:
+    """The running server ``endpoint`` talks to (started on first use, for the session)."""
+    running: RunningServer = request.getfixturevalue(endpoint.server)
+    return running

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict
 
 __all__ = ["Exchange", "RecordingProxy", "sse_events"]
 
@@ -33,8 +34,13 @@ class Exchange:
     path: str
     request_body: bytes
     status: int = 0
-    response_headers: dict[str, str] = field(default_factory=dict)
-    response_body: bytes = b""
+    response_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
+    pieces: list[bytes] = field(default_factory=list)
+    """The reply's body as it arrived, each piece recorded before it is passed on."""
+
+    @property
+    def response_body(self) -> bytes:
+        return b"".join(self.pieces)
 
     @property
     def request_json(self) -> Any:
@@ -106,19 +112,16 @@ class RecordingProxy:
             skip_auto_headers=("accept-encoding", "user-agent", "content-type"),
         ) as upstream:
             exchange.status = upstream.status
-            exchange.response_headers = dict(upstream.headers)
+            exchange.response_headers = CIMultiDict(upstream.headers)
             reply = web.StreamResponse(
                 status=upstream.status,
                 reason=upstream.reason,
                 headers={k: v for k, v in upstream.headers.items() if k.lower() not in _NOT_FORWARDED},
             )
             await reply.prepare(request)
-            pieces: list[bytes] = []
-            try:
-                async for piece in upstream.content.iter_any():
-                    pieces.append(piece)
-                    await reply.write(piece)
-            finally:
-                exchange.response_body = b"".join(pieces)
+            async for piece in upstream.content.iter_any():
+                # Recorded first: the client never holds a byte the record lacks.
+                exchange.pieces.append(piece)
+                await reply.write(piece)
             await reply.write_eof()
             return reply

@@ -10,6 +10,7 @@ watched: a server that dies while starting fails at once with its log's tail), a
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -29,6 +30,8 @@ MODEL_ALIAS = "tiny-random"
 """The model name both servers answer to (and report back as ``model``)."""
 CONTEXT = 4096
 READY_WITHIN = 120.0
+LOG_POLL = 0.02
+"""Seconds between two reads of a server's log while waiting for a line."""
 
 
 @dataclass
@@ -46,6 +49,13 @@ class RunningServer:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    async def logged(self, text: str, *, times: int, timeout: float = 60.0) -> int:
+        """Wait until the log holds ``text`` at least ``times`` times; how many times it does."""
+        async with asyncio.timeout(timeout):
+            while (count := self.log_text().count(text)) < times:
+                await asyncio.sleep(LOG_POLL)
+        return count
 
     def stop(self) -> None:
         """End the process (SIGTERM, then SIGKILL after 10 s) and close its log."""
