@@ -30,7 +30,10 @@ def main() -> int:
         llama_cpp_python = start_llama_cpp_python(built, logs)
         started.append(llama_cpp_python)
         print(f"model {MODEL_ALIAS!r}: {built.model}")
-        print(f"llama-server      Chat/Responses base_url={llama_server.v1}  Messages base_url={llama_server.origin}")
+        print(
+            f"llama-server      Chat/Responses base_url={llama_server.v1}"
+            f"  Messages base_url={llama_server.origin}"
+        )
         print(f"llama-cpp-python  Chat base_url={llama_cpp_python.v1}")
         print(f"logs in {logs}; Ctrl-C stops both", flush=True)
         stop.wait()

@@ -1,4 +1,4 @@
-"""Build (once) what the real-server tier runs: llama.cpp's ``llama-server``, llama-cpp-python's server, a model.
+"""Build (once) what the real-server tier runs: llama.cpp's ``llama-server``, llama-cpp-python's server.
 
 Everything lives under ``$XDG_CACHE_HOME/rxllm-real/<version key>/`` (``~/.cache`` when
 the variable is unset), keyed by the llama-cpp-python release whose sdist carries both
@@ -217,7 +217,10 @@ def _llama_server(root: Path, llama_cpp: Path, say: _Progress) -> Path:
     log = root / "logs" / "llama-server.log"
     _run(["cmake", "-S", llama_cpp, "-B", build_dir, *LLAMA_SERVER_CMAKE_ARGS], log=log, say=say)
     _run(
-        ["cmake", "--build", build_dir, "--target", "llama-server", "-j", JOBS], log=log, say=say, percent=True
+        ["cmake", "--build", build_dir, "--target", "llama-server", "-j", JOBS],
+        log=log,
+        say=say,
+        percent=True,
     )
     stamp.write_text(what)
     say(f"built llama-server in {time.monotonic() - started:.0f} s")

@@ -10,6 +10,7 @@ session, whatever happened. Every test in this directory is marked ``real``:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from real.proxy import RecordingProxy
 from real.servers import RunningServer, start_llama_cpp_python, start_llama_server
 
 HERE = Path(__file__).resolve().parent
+# test_conformance_run reuses tests/providers/test_conformance.py, which pytest puts on
+# sys.path only when it collects that directory.
+if str(HERE.parent / "providers") not in sys.path:
+    sys.path.insert(0, str(HERE.parent / "providers"))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -41,8 +46,7 @@ def built(pytestconfig: pytest.Config) -> Built:
             return made
     except (OSError, RuntimeError) as error:
         raise RuntimeError(
-            f"the real-server tier could not be built ({error}); "
-            'skip it with scripts/test -m "not real"'
+            f'the real-server tier could not be built ({error}); skip it with scripts/test -m "not real"'
         ) from error
 
 

@@ -150,7 +150,11 @@ class ForcedFirstTurn:
         self, request: CompletionRequest, *, pause: PauseControl | None = None
     ) -> Observable[AssistantEvent]:
         answered = any(message.role == "tool" for message in request.messages)
-        turn = self.endpoint.answer_turn(request) if answered else replace(request, tool_choice=self.endpoint.force)
+        turn = (
+            self.endpoint.answer_turn(request)
+            if answered
+            else replace(request, tool_choice=self.endpoint.force)
+        )
         return self.provider.stream(turn, pause=pause)
 
 
@@ -201,7 +205,11 @@ def _read_chat(chunks: list[Any]) -> Streamed:
                 # The first fragment of a call has its id and name (llama-cpp-python repeats them on
                 # every fragment); the ones after it, only the index and more arguments.
                 if fragment["index"] not in open_calls:
-                    open_calls[fragment["index"]] = {"id": fragment["id"], "name": function["name"], "pieces": []}
+                    open_calls[fragment["index"]] = {
+                        "id": fragment["id"],
+                        "name": function["name"],
+                        "pieces": [],
+                    }
                 call = open_calls[fragment["index"]]
                 if function.get("arguments"):
                     call["pieces"].append(function["arguments"])

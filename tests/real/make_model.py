@@ -9,6 +9,14 @@ The weights are drawn from a fixed seed, so the file is the same on every machin
 and under greedy decoding the model streams the same gibberish for the same prompt.
 The output matrix is its own tensor: tied to the embeddings, greedy decoding would
 repeat the prompt's last token forever.
+
+A few output rows are set by hand so that the model behaves like a trained one where
+the tests need it: every answer opens with ``<tool_call>`` (so llama-server's tool-call
+grammar, which lets free text come before the call, gets its call at once, and with
+tools offered under ``auto`` the model calls one), a call is followed by the end of the
+turn, and whitespace and commas lose wherever the grammar lets something else come
+(compact JSON, no second call). Text answers are gibberish that runs to ``max_tokens``.
+Qwen2.5's ``<tool_call>`` and ``</tool_call>`` take the two padding slots Qwen2.5 gives them.
 """
 
 from __future__ import annotations
@@ -112,8 +120,9 @@ def main(vocab_path: str, template_path: str, out_path: str) -> None:
     # Learned bigrams, so that a forced tool call comes at once and ends the turn, as a trained
     # model's would: after a newline (the end of every prompt, "<|im_start|>assistant\n") the
     # model opens a <tool_call>, follows it with a blank line (the newline the call's grammar
-    # wants, not the one that would open another call), and after </tool_call> it ends its turn. The layers are small, so a token's hidden
-    # state stays close to its embedding, and an output row along it wins greedy decoding.
+    # wants, not the one that would open another call), and after </tool_call> it ends its
+    # turn. The layers are small, so a token's hidden state stays close to its embedding, and
+    # an output row along it wins greedy decoding.
     for after, then in (
         (newline, tool_call),
         (tool_call, blank_line),

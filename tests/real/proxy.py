@@ -85,7 +85,9 @@ class RecordingProxy:
 
     async def start(self) -> RecordingProxy:
         # No automatic decompression: a compressed body is forwarded as the bytes it is.
-        self._session = aiohttp.ClientSession(auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None))
+        self._session = aiohttp.ClientSession(
+            auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None)
+        )
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._forward)
         self._server = TestServer(app, host="127.0.0.1")

@@ -36,7 +36,11 @@ def decoded(state: dict[str, Any]) -> int:
 
 
 async def wait_for_slot(
-    server: RunningServer, condition: Callable[[dict[str, Any]], bool], *, timeout: float = 60.0, what: str = "the condition"
+    server: RunningServer,
+    condition: Callable[[dict[str, Any]], bool],
+    *,
+    timeout: float = 60.0,
+    what: str = "the condition",
 ) -> dict[str, Any]:
     """Poll ``/slots`` until ``condition(state)`` holds; the state that met it."""
     async with asyncio.timeout(timeout):

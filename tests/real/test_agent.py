@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from conftest import Closing, collect_events
 
-from real.endpoints import Endpoint, ForcedFirstTurn, Streamed, get_weather
+from real.endpoints import ENDPOINTS, Endpoint, ForcedFirstTurn, Streamed, get_weather
 from real.proxy import RecordingProxy
 from real.servers import RunningServer
 from rxllm.agent import Agent
@@ -76,11 +77,30 @@ def second_request(endpoint: Endpoint, first: dict[str, Any], call: Any, result:
                 "role": "assistant",
                 "content": [{"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}],
             },
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.call_id, "content": result}]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": call.call_id, "content": result}],
+            },
         ],
     }
 
 
+AGENT_ENDPOINTS = [pytest.param(e, id=e.id) for e in ENDPOINTS if e.server == "llama_server"] + [
+    pytest.param(
+        e,
+        id=e.id,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="rxllm sends the assistant tool-call message with content null, as OpenAI documents; "
+            "llama-cpp-python 0.3.36 answers HTTP 500 (its schema wants a string): see test_quirks.py",
+        ),
+    )
+    for e in ENDPOINTS
+    if e.server == "llama_cpp_python"
+]
+
+
+@pytest.mark.parametrize("endpoint", AGENT_ENDPOINTS)
 async def test_two_turn_agent_run_sends_the_exact_second_request(
     endpoint: Endpoint, server: RunningServer, proxy: Any, closing: Closing
 ) -> None:
@@ -95,14 +115,15 @@ async def test_two_turn_agent_run_sends_the_exact_second_request(
         params={"seed": 15},
     )
     run = await collect_events(agent.stream_prompt(PROMPT), timeout=TIMEOUT)
-    assert run.completed, run.error
 
-    first, second = recording.exchanges
-    called, answered = (Streamed.read(endpoint.dialect, exchange) for exchange in (first, second))
-    (sent_call,) = called.calls
-    assert (answered.calls, answered.finish_reason) == ([], endpoint.finish_reasons["length"])
+    first, second = recording.exchanges[:2]
+    (sent_call,) = Streamed.read(endpoint.dialect, first).calls
     content = get_weather(**sent_call.arguments)
     assert second.request_json == second_request(endpoint, first.request_json, sent_call, content)
+    assert run.completed, run.error
+    assert len(recording.exchanges) == 2
+    answered = Streamed.read(endpoint.dialect, second)
+    assert (answered.calls, answered.finish_reason) == ([], endpoint.finish_reasons["length"])
 
     (call,) = [event for event in run.events if isinstance(event, ToolCall)]
     (result,) = [event for event in run.events if isinstance(event, ToolResult)]

@@ -79,8 +79,11 @@ async def test_llama_cpp_pythons_empty_overflow_body_is_a_truncated_stream(
     )
     assert len(recording.exchanges) == 1
     assert await llama_cpp_python.logged(OVERFLOW_LOGGED, times=logged + 1) == logged + 1
-    assert llama_cpp_python.log_text().split(OVERFLOW_LOGGED)[-1].split("\n")[0].endswith(
-        ") exceed context window of 4096"
+    assert (
+        llama_cpp_python.log_text()
+        .split(OVERFLOW_LOGGED)[-1]
+        .split("\n")[0]
+        .endswith(") exceed context window of 4096")
     )
     assert result.events == []
     assert isinstance(result.error, StreamTruncatedError)

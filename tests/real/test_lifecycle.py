@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,9 @@ from real.servers import RunningServer
 from real.slots import decoded, slot, wait_for_slot, wait_until_idle
 from rxllm.control import PauseControl
 from rxllm.events import Final, TextDelta
+from rxllm.messages import Message
 from rxllm.providers.openai import OpenAIChat
 from rxllm.request import CompletionRequest
-from rxllm.messages import Message
 from rxllm.timeouts import Timeouts
 
 TIMEOUT = 60.0
@@ -85,12 +85,13 @@ class Subscribed:
         self.events: list[Any] = []
         self.first_text = asyncio.Event()
         self.done: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-        self.on_first_text: Any = None
+        self.on_first_text: Callable[[], None] | None = None
 
     async def started(self) -> None:
         """Wait for the first text delta; a stream that ended before it fails the test with its error."""
-        first = asyncio.ensure_future(self.first_text.wait())
-        await asyncio.wait([first, self.done], timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        first: asyncio.Future[Any] = asyncio.ensure_future(self.first_text.wait())
+        waited: list[asyncio.Future[Any]] = [first, self.done]
+        await asyncio.wait(waited, timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
         first.cancel()
         assert self.first_text.is_set(), f"no text: {self.done.result() if self.done.done() else 'timed out'}"
 
@@ -136,7 +137,9 @@ async def test_disposing_mid_stream_frees_llama_servers_slot(
     assert not idle["is_processing"]
     # The server stopped the task because the client went away, long before its budget.
     assert busy["id_task"] in cancelled_tasks(llama_server)
-    released = re.findall(rf"task {busy['id_task']} \| stop processing: n_tokens = (\d+)", llama_server.log_text())
+    released = re.findall(
+        rf"task {busy['id_task']} \| stop processing: n_tokens = (\d+)", llama_server.log_text()
+    )
     assert released and int(released[-1]) < busy["n_prompt_tokens"] + LONG
     assert not watch.done.done(), "a disposed subscription gets no terminal"
 
@@ -164,9 +167,7 @@ PAUSED_TOKENS = 300
 
 
 def heavy_request() -> CompletionRequest:
-    return CompletionRequest(
-        [Message.user("Hello")], temperature=0.0, max_tokens=PAUSED_TOKENS, params=HEAVY
-    )
+    return CompletionRequest([Message.user("Hello")], temperature=0.0, max_tokens=PAUSED_TOKENS, params=HEAVY)
 
 
 async def test_pause_stops_reading_while_llama_server_keeps_generating(
@@ -184,7 +185,9 @@ async def test_pause_stops_reading_while_llama_server_keeps_generating(
         at_pause.append(meter.read)
 
     watch.on_first_text = pause
-    provider.stream(heavy_request(), pause=control).subscribe(watch.on_next, watch.on_error, watch.on_completed)
+    provider.stream(heavy_request(), pause=control).subscribe(
+        watch.on_next, watch.on_error, watch.on_completed
+    )
     await watch.started()
     generated = decoded(await slot(llama_server))
     # The server goes on: a hundred tokens more, or all of them.
@@ -222,7 +225,9 @@ async def test_an_idle_timeout_is_not_tripped_by_a_paused_consumer(
     control = PauseControl()
     watch = Subscribed()
     watch.on_first_text = control.pause
-    provider.stream(heavy_request(), pause=control).subscribe(watch.on_next, watch.on_error, watch.on_completed)
+    provider.stream(heavy_request(), pause=control).subscribe(
+        watch.on_next, watch.on_error, watch.on_completed
+    )
     await watch.started()
     loop = asyncio.get_running_loop()
     paused_at = loop.time()

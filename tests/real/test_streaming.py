@@ -11,37 +11,18 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
-from conftest import Closing, Collected, collect_events
+from conftest import Closing, collect_events
 from reactivex import operators as ops
 
-from real.endpoints import ENDPOINTS, Endpoint, Streamed, get_weather
-from real.proxy import Exchange, RecordingProxy
+from real.endpoints import ENDPOINTS, Endpoint, get_weather
+from real.proxy import RecordingProxy
 from real.servers import RunningServer
+from real.turns import TIMEOUT, final_of, one_turn
 from rxllm.events import Final, TextDelta, ToolCall, ToolCallDelta
 from rxllm.operators import collect_response
-from rxllm.request import CompletionRequest
 from rxllm.response import CompletionResponse
 
-TIMEOUT = 60.0
 TEXT_TOKENS, TOOL_TOKENS = 8, 64
-
-
-async def one_turn(
-    endpoint: Endpoint, server: RunningServer, proxy: Any, closing: Closing, request: CompletionRequest
-) -> tuple[Collected, Streamed, Exchange]:
-    recording: RecordingProxy = await proxy(server)
-    provider = closing(endpoint.provider(recording.origin))
-    result = await collect_events(provider.stream(request), timeout=TIMEOUT)
-    (exchange,) = recording.exchanges
-    return result, Streamed.read(endpoint.dialect, exchange), exchange
-
-
-def final_of(result: Collected) -> Final:
-    assert result.completed, result.error
-    final = result.events[-1]
-    assert isinstance(final, Final)
-    assert sum(isinstance(event, Final) for event in result.events) == 1
-    return final
 
 
 async def test_text_is_exactly_what_the_server_streamed(
@@ -90,19 +71,6 @@ async def test_usage_is_exactly_what_the_server_reported(
         assert sent.usage.output_tokens == TEXT_TOKENS
 
 
-async def test_llama_cpp_python_sends_no_usage_in_streams(
-    llama_cpp_python: RunningServer, proxy: Any, closing: Closing
-) -> None:
-    (endpoint,) = [e for e in ENDPOINTS if e.server == "llama_cpp_python"]
-    result, sent, exchange = await one_turn(
-        endpoint, llama_cpp_python, proxy, closing, endpoint.request("Hello", max_tokens=TEXT_TOKENS)
-    )
-    final_of(result)
-    assert exchange.request_json["stream_options"] == {"include_usage": True}
-    assert sent.usage is None
-    assert all("usage" not in data for _, data in exchange.events() if data != "[DONE]")
-
-
 async def test_a_forced_tool_call_has_arguments_that_parse_and_validate(
     endpoint: Endpoint, server: RunningServer, proxy: Any, closing: Closing
 ) -> None:
@@ -134,7 +102,9 @@ async def test_collect_response_over_a_real_stream_equals_the_sum_of_its_deltas(
 ) -> None:
     recording: RecordingProxy = await proxy(server)
     provider = closing(endpoint.provider(recording.origin))
-    request = endpoint.request("Weather in Zürich?", max_tokens=TOOL_TOKENS if tools else TEXT_TOKENS, tools=tools)
+    request = endpoint.request(
+        "Weather in Zürich?", max_tokens=TOOL_TOKENS if tools else TEXT_TOKENS, tools=tools
+    )
     seen: list[Any] = []
     result = await collect_events(
         provider.stream(request).pipe(ops.do_action(seen.append), collect_response()), timeout=TIMEOUT
