@@ -212,7 +212,7 @@ def _llama_server(root: Path, llama_cpp: Path, say: _Progress) -> Path:
     what = " ".join(LLAMA_SERVER_CMAKE_ARGS)
     if _done(stamp, what) and binary.is_file():
         return binary
-    say(f"building llama-server from {llama_cpp} (about 10 min on 2 cores, once)")
+    say(f"building llama-server from {llama_cpp} (about 15 min on 2 cores, once)")
     started = time.monotonic()
     log = root / "logs" / "llama-server.log"
     _run(["cmake", "-S", llama_cpp, "-B", build_dir, *LLAMA_SERVER_CMAKE_ARGS], log=log, say=say)
@@ -234,7 +234,7 @@ def _venv(root: Path, sdist: Path, say: _Progress) -> Path:
     stamp = venv / ".complete"
     if _done(stamp, "\n".join(requirements)) and python.is_file():
         return python
-    say(f"installing llama-cpp-python[server] and gguf into {venv} (pip compiles it: about 7 min, once)")
+    say(f"installing llama-cpp-python[server] and gguf into {venv} (pip compiles it: about 8 min, once)")
     started = time.monotonic()
     log = root / "logs" / "venv.log"
     if not python.is_file():

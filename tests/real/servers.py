@@ -11,9 +11,12 @@ watched: a server that dies while starting fails at once with its log's tail), a
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -152,6 +155,7 @@ def _start(name: str, command: Callable[[int], list[str]], *, ready: str, logs: 
             stdin=subprocess.DEVNULL,
             # llama-cpp-python prints what it notices (a client that left) with print().
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=_die_with_parent,
         )
         server = RunningServer(name, f"http://127.0.0.1:{port}", process, log, sink)
         try:
@@ -164,6 +168,16 @@ def _start(name: str, command: Callable[[int], list[str]], *, ready: str, logs: 
         if "address already in use" not in server.log_text().lower():
             break
     raise RuntimeError(f"{name} did not start; the end of {log}:\n{_tail(log)}")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, be sent SIGTERM when the process that started it dies.
+
+    So a test run that is killed outright (SIGKILL, a CI timeout) leaves no server behind.
+    """
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_ready(server: RunningServer, path: str) -> bool:

@@ -61,14 +61,16 @@ USAGE_REPORTED = [pytest.param(e, id=e.id) for e in ENDPOINTS if e.server == "ll
 async def test_usage_is_exactly_what_the_server_reported(
     endpoint: Endpoint, server: RunningServer, proxy: Any, closing: Closing
 ) -> None:
-    result, sent, _ = await one_turn(
-        endpoint, server, proxy, closing, endpoint.request("Hello", max_tokens=TEXT_TOKENS)
-    )
+    request = endpoint.request("How are you?", max_tokens=TEXT_TOKENS)
+    await one_turn(endpoint, server, proxy, closing, request)  # the same prompt again hits the prompt cache
+    result, sent, _ = await one_turn(endpoint, server, proxy, closing, request)
     final = final_of(result)
     assert final.usage == sent.usage
     if sent.usage is not None:
-        # The server counted what it did: a turn cut at max tokens generated exactly that many.
+        # The server counted what it did: a turn cut at max tokens generated exactly that many,
+        # and the prompt it had just seen came from its cache.
         assert sent.usage.output_tokens == TEXT_TOKENS
+        assert 0 < sent.usage.cached_input_tokens < sent.usage.input_tokens
 
 
 async def test_a_forced_tool_call_has_arguments_that_parse_and_validate(
