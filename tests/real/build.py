@@ -94,15 +94,20 @@ def build(*, out: TextIO | None = None) -> Built:
         llama_server = _llama_server(root, llama_cpp, say)
         python = _venv(root, sdist, say)
         model = _model(root, python, llama_cpp, say)
-    say(f"ready in {time.monotonic() - started:.1f} s: {root}")
+    if say.said:  # quiet when everything was there
+        say(f"ready in {time.monotonic() - started:.1f} s: {root}")
     return Built(root=root, llama_server=llama_server, python=python, model=model)
 
 
 class _Progress:
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        self.said = False
 
     def __call__(self, message: str) -> None:
+        if not self.said:
+            print(file=self.out)  # off the line pytest's progress is on
+        self.said = True
         print(f"rxllm-real: {message}", file=self.out, flush=True)
 
 
