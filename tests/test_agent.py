@@ -166,7 +166,7 @@ async def test_two_turn_weather_run(sse_server: Any, openai: Callable[[str], Ope
             {"role": "user", "content": "Weather in Paris?"},
             {
                 "role": "assistant",
-                "content": None,
+                "content": "",
                 "tool_calls": [
                     {
                         "id": "call_w1",

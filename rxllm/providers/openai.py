@@ -115,7 +115,9 @@ def _wire_messages(message: Message) -> list[dict[str, Any]]:
     return [
         {
             "role": "assistant",
-            "content": text or None,
+            # "" rather than null: OpenAI takes either, but llama-cpp-python's server (0.3.36)
+            # answers HTTP 500 to null or no content on an assistant tool-call message.
+            "content": text,
             "tool_calls": [
                 {
                     "id": call.call_id,

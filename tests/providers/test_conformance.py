@@ -511,11 +511,13 @@ def normalized(events: Sequence[Any], wire: Wire) -> tuple[list[Any], list[ToolC
 
 
 def final(wire: Wire, end: str) -> Final:
+    usage = wire.usage()
     return Final(
-        usage=wire.usage(),
+        usage=usage,
         finish_reason=wire.finish_reasons[end],
         response_id=wire.response_id,
         model=wire.model,
+        usage_complete=usage is not None,  # a turn that reported no usage is not complete in it
     )
 
 
@@ -708,7 +710,7 @@ def second_request(wire: Wire) -> dict[str, Any]:
                 {"role": "user", "content": "Weather in Zürich?"},
                 {
                     "role": "assistant",
-                    "content": None,
+                    "content": "",
                     "tool_calls": [
                         {
                             "id": "call_0",

@@ -133,7 +133,7 @@ async def test_exact_request_body_and_headers(sse_server: Any, chat: Callable[..
             {"role": "user", "content": "What is 2 + 3?"},
             {
                 "role": "assistant",
-                "content": None,
+                "content": "",
                 "tool_calls": [
                     {
                         "id": "call_1",
