@@ -92,7 +92,7 @@ class OutputSpec:
             raise TypeError(f"output={output_type!r} is not a type msgspec can validate: {error}") from None
         self.type = output_type
         self.name = _api_name(output_type)
-        self.schema: dict[str, Any] = _inline_root(raw)
+        self.schema: dict[str, Any] = _inline_root(_null_last(raw))
         self.strict_schema: dict[str, Any] | None = _strict(self.schema)
 
     def __repr__(self) -> str:
@@ -153,6 +153,25 @@ def _inline_root(schema: dict[str, Any]) -> dict[str, Any]:
     if kept:
         root["$defs"] = kept
     return root
+
+
+def _null_last(node: Any) -> Any:
+    """``node`` with each ``anyOf`` listing ``{"type": "null"}`` after the other options.
+
+    msgspec versions order an optional field's options differently; one order
+    makes the schema sent, and so the request body, the same whichever is installed.
+    """
+    if isinstance(node, dict):
+        out = {key: _null_last(value) for key, value in node.items()}
+        options = out.get("anyOf")
+        if isinstance(options, list):
+            out["anyOf"] = [o for o in options if o != {"type": "null"}] + [
+                o for o in options if o == {"type": "null"}
+            ]
+        return out
+    if isinstance(node, list):
+        return [_null_last(value) for value in node]
+    return node
 
 
 def _refers_to(node: Any, ref: str) -> bool:
