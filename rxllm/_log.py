@@ -1,9 +1,10 @@
 """rxllm's logging: loguru, off by default, records tagged after the OpenTelemetry GenAI conventions.
 
-As loguru advises for libraries, ``rxllm/__init__.py`` disables the ``rxllm``
-logger; ``rxllm.enable_logging()`` turns it on (and ``disable_logging()`` off
-again). While it is off, nothing in rxllm calls loguru at all: every call site
-goes through ``log()``, which returns at its first line, so a stream pays one
+As loguru advises for libraries, this module disables the ``rxllm`` logger
+when it is imported (every rxllm record goes through ``log`` here);
+``rxllm.enable_logging()`` turns it on (and ``disable_logging()`` off again).
+While it is off, nothing in rxllm calls loguru at all: every call site goes
+through ``log()``, which returns at its first line, so a stream pays one
 flag test per log site and nothing per event.
 
 Records carry their structured fields in ``record["extra"]``, under the names
@@ -45,6 +46,8 @@ from typing import Literal
 from loguru import logger
 
 __all__ = ["disable_logging", "enable_logging", "is_enabled", "log", "log_tool_call"]
+
+logger.disable("rxllm")
 
 _enabled = False
 

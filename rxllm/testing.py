@@ -18,9 +18,10 @@ For tests of code built on rxllm, with no network and no API key::
   through the providers' pipe.
 * ``event_values`` and ``assert_marbles`` make marble tests of operators over
   rxllm events short, with failures that say what happened when.
-* The ``scripted_server`` pytest fixture (registered as a pytest plugin when rxllm
-  is installed) starts servers on a thread of their own and stops them after the
-  test, so sync and async tests alike can use them::
+* The ``scripted_server`` pytest fixture (a pytest plugin registered when rxllm is
+  installed: ``rxllm._pytest_plugin``, which loads nothing until a test uses it)
+  starts servers on a thread of their own and stops them after the test, so
+  sync and async tests alike can use them::
 
       def test_my_client(scripted_server):
           server = scripted_server([Turn(text=["Hi"])], dialect="anthropic")
@@ -29,7 +30,7 @@ For tests of code built on rxllm, with no network and no API key::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from reactivex import Observable
@@ -39,13 +40,11 @@ from reactivex.testing.recorded import Recorded
 
 from rxllm.providers.scripted import (
     Call,
-    DialectName,
     ReceivedRequest,
     Reply,
     ScriptedModel,
     ScriptedServer,
     ScriptExhaustedError,
-    ServerScript,
     Turn,
     anthropic_sse,
     dialect_of,
@@ -154,31 +153,3 @@ def assert_marbles(
             ]
         )
         raise AssertionError(shown)
-
-
-try:
-    import pytest
-except ModuleNotFoundError:  # rxllm.testing without pytest: everything but the fixture
-    pass
-else:
-
-    @pytest.fixture
-    def scripted_server() -> Iterator[Callable[..., ScriptedServer]]:
-        """Start ``ScriptedServer(turns, dialect=..., delay=...)`` on a thread; stopped after the test."""
-        started: list[ScriptedServer] = []
-
-        def start(
-            turns: Sequence[ServerScript],
-            *,
-            dialect: DialectName = "openai",
-            delay: float = 0.0,
-            model: str = "scripted-model",
-        ) -> ScriptedServer:
-            server = ScriptedServer(turns, dialect=dialect, delay=delay, model=model)
-            server.__enter__()
-            started.append(server)
-            return server
-
-        yield start
-        for server in started:
-            server.__exit__(None, None, None)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,3 +105,21 @@ async def test_the_fixture_serves_an_async_test(scripted_server: Callable[..., S
     async with server.provider() as provider:
         events = [e async for e in rxllm.aiter(Agent(provider).stream_prompt("x"))]
     assert isinstance(events[-1], FinalResponse) and events[-1].text == "Hi"
+
+
+def test_the_pytest_plugin_loads_nothing_of_rxllm_until_a_test_uses_its_fixture(tmp_path: Path) -> None:
+    (tmp_path / "test_other.py").write_text(
+        "import sys\n\n"
+        "def test_nothing_of_rxllm_is_loaded():\n"
+        "    loaded = sorted(m for m in sys.modules if m.startswith(('rxllm', 'reactivex', 'msgspec')))\n"
+        "    assert loaded == ['rxllm', 'rxllm._pytest_plugin', 'rxllm._version'], loaded\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "1 passed" in done.stdout

@@ -51,8 +51,8 @@ from typing import Any
 from uuid import uuid4
 
 import msgspec
-from loguru import logger
 
+from rxllm import _log
 from rxllm.errors import ChunkDecodeError, ProviderError
 from rxllm.events import (
     ChunkEvent,
@@ -188,7 +188,7 @@ class AnthropicMessagesParser:
                 type=error.type if error is not None else None,
                 request_id=chunk.request_id,
             )
-        logger.debug("anthropic: skipping unknown event type {!r}", kind or event)
+        _log.log("DEBUG", f"anthropic: skipping unknown event type {kind or event!r}")
         return _NOTHING
 
     def _block_start(self, chunk: _Event) -> Sequence[ChunkEvent]:
@@ -205,7 +205,7 @@ class AnthropicMessagesParser:
             return [ReasoningDelta(text=block.thinking)]
         if open_block.type not in ("text", "thinking", "redacted_thinking"):
             # Server tools (web search and the like) and their results: nothing for the turn.
-            logger.debug("anthropic: skipping a content block of type {!r}", open_block.type)
+            _log.log("DEBUG", f"anthropic: skipping a content block of type {open_block.type!r}")
         return _NOTHING
 
     def _block_delta(self, chunk: _Event) -> Sequence[ChunkEvent]:
@@ -232,7 +232,7 @@ class AnthropicMessagesParser:
             if open_block is not None and delta.signature:
                 open_block.signature.append(delta.signature)
             return _NOTHING
-        logger.debug("anthropic: skipping a content block delta of type {!r}", kind)
+        _log.log("DEBUG", f"anthropic: skipping a content block delta of type {kind!r}")
         return _NOTHING
 
     def _block_stop(self, chunk: _Event) -> Sequence[ChunkEvent]:

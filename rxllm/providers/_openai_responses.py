@@ -50,8 +50,8 @@ from typing import Any
 from uuid import uuid4
 
 import msgspec
-from loguru import logger
 
+from rxllm import _log
 from rxllm.errors import ChunkDecodeError, ProviderError
 from rxllm.events import (
     ChunkEvent,
@@ -195,7 +195,7 @@ class OpenAIResponsesParser:
                 raise ChunkDecodeError(str(error), data) from None
             # An event this dialect does not read may carry fields of another shape (a
             # `delta` object, say): it is skipped, not a failure of the stream.
-            logger.debug("responses: skipping an event of another shape: {}", data[:200])
+            _log.log("DEBUG", f"responses: skipping an event of another shape: {data[:200]}")
             return _NOTHING
         kind = chunk.type
         if kind == "response.output_text.delta":
@@ -214,7 +214,7 @@ class OpenAIResponsesParser:
         if kind in _TERMINAL:
             return self._terminal(kind, chunk)
         if kind not in _SILENT:
-            logger.debug("responses: skipping unknown event type {!r}", kind or event)
+            _log.log("DEBUG", f"responses: skipping unknown event type {kind or event!r}")
         return _NOTHING
 
     def _item_added(self, chunk: _Event) -> Sequence[ChunkEvent]:

@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from loguru import logger
 
+import rxllm
 from rxllm.errors import (
     AuthenticationError,
     BadRequestError,
@@ -92,11 +93,11 @@ def feed_all(lines: Iterable[str], parser: AnthropicMessagesParser | None = None
 @pytest.fixture
 def debug_log() -> Iterator[list[str]]:
     messages: list[str] = []
-    logger.enable("rxllm")
+    rxllm.enable_logging()
     sink = logger.add(lambda message: messages.append(message.record["message"]), level="DEBUG")
     yield messages
     logger.remove(sink)
-    logger.disable("rxllm")
+    rxllm.disable_logging()
 
 
 def test_dialect_name_and_a_fresh_parser_each_time() -> None:

@@ -15,6 +15,7 @@ import msgspec
 import pytest
 from loguru import logger
 
+import rxllm
 from rxllm.errors import ChunkDecodeError, ProviderError
 from rxllm.events import (
     ChunkEvent,
@@ -104,11 +105,11 @@ FINAL = Final(usage=USAGE_EVENT, finish_reason="completed", response_id=RESP, mo
 def debug_log() -> Iterator[list[str]]:
     """The messages rxllm logs at debug level while the test runs."""
     messages: list[str] = []
-    logger.enable("rxllm")
+    rxllm.enable_logging()
     sink = logger.add(lambda message: messages.append(message.record["message"]), level="DEBUG")
     yield messages
     logger.remove(sink)
-    logger.disable("rxllm")
+    rxllm.disable_logging()
 
 
 def test_dialect_name_and_a_fresh_parser_each_time() -> None:
