@@ -31,17 +31,17 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, Protocol, TypeVar
 
-from reactivex import abc
+from reactivex import Observable, abc
 
 from rxllm import _log
 from rxllm._aio import _TaskSubscription, event_loop, on_loop
-from rxllm._fusion import Fused
+from rxllm._fusion import Fused, Link, Stage
 from rxllm._http import METHOD, HttpClient, name_request, safe_url
 from rxllm.control import PauseControl, throttles
 from rxllm.errors import CallbackError, ResponseTooLargeError
 from rxllm.timeouts import ProgressWindow
 
-__all__ = ["PieceDecoder", "http_events"]
+__all__ = ["PieceDecoder", "decoded", "http_events"]
 
 _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
@@ -53,9 +53,14 @@ class PieceDecoder(Protocol[_T_co]):
     ``feed`` returns the events a piece completes; when a piece fails after
     events, those are returned and ``error`` holds the failure (raised by the
     source once they are delivered). ``finish`` says the body ended cleanly.
-    ``ended`` says an end marker arrived: nothing more is read. ``failed(error)``
+    ``ended`` says an end marker arrived: nothing more is read. ``progressed``
+    says the last piece completed something, even when it made no event (a
+    keep-alive event is progress for the ``idle`` limit). ``failed(error)``
     hears the error that ends the attempt, whatever raised it.
     """
+
+    @property
+    def progressed(self) -> bool: ...
 
     @property
     def error(self) -> Exception | None: ...
@@ -194,9 +199,9 @@ class _Pump(_TaskSubscription[_T], Generic[_T]):
                 if limit is not None and received > limit:
                     raise ResponseTooLargeError(limit)
                 events = decoder.feed(piece)
+                if window is not None and (events or decoder.progressed):
+                    window.progress()
                 if events:
-                    if window is not None:
-                        window.progress()
                     if _log.is_enabled():  # once per piece, not per event
                         for event in events:
                             _log.log("TRACE", f"event {type(event).__name__} from {len(piece)} bytes read")
@@ -242,3 +247,84 @@ class _Pump(_TaskSubscription[_T], Generic[_T]):
         if window is not None:
             window.stop()
         super().dispose()
+
+
+def decoded(decoder: Callable[[], PieceDecoder[_T]]) -> Callable[[Observable[bytes]], Observable[_T]]:
+    """Body pieces from any source through ``decoder()``, as ``http_events`` reads a response body.
+
+    For bytes that do not come from an HTTP response (a recording replayed, a
+    marble test): each subscription gets its own decoder; the source's
+    completion is the body's end, its error the attempt's failure.
+
+    .. marble::
+        :alt: decoded
+
+        -p-q-|          p, q = pieces of a body
+        [ decoded(SseDecoder) ]
+        -a-b-|          a, b = the events they complete
+    """
+
+    def link(observer: abc.ObserverBase[_T], _scheduler: abc.SchedulerBase | None) -> _Decoded[_T]:
+        return _Decoded(observer, decoder())
+
+    def _decoded(source: Observable[bytes]) -> Observable[_T]:
+        return Stage(source, link)
+
+    return _decoded
+
+
+class _Decoded(Link[bytes, _T], Generic[_T]):
+    """One subscription: its decoder. Nothing reaches the decoder after a terminal."""
+
+    __slots__ = ("decoder",)
+
+    def __init__(self, observer: abc.ObserverBase[_T], decoder: PieceDecoder[_T]) -> None:
+        super().__init__(observer)
+        self.decoder = decoder
+
+    def on_next(self, piece: bytes) -> None:
+        if self.stopped:
+            return
+        decoder = self.decoder
+        try:
+            events = decoder.feed(piece)
+        except Exception as error:  # noqa: BLE001 - the attempt's failure, delivered
+            self.on_error(error)
+            return
+        self._emit(events)
+        if self.stopped:
+            return
+        if decoder.error is not None:
+            self.on_error(decoder.error)
+        elif decoder.ended:
+            self.on_completed()
+
+    def _emit(self, events: Sequence[_T]) -> None:
+        observer = self.observer
+        for event in events:
+            if self.stopped:
+                return
+            observer.on_next(event)
+
+    def on_error(self, error: Exception) -> None:
+        if self.stopped:
+            return
+        self.decoder.failed(error)
+        super().on_error(error)
+
+    def on_completed(self) -> None:
+        if self.stopped:
+            return
+        decoder = self.decoder
+        try:
+            events = decoder.finish()
+        except Exception as error:  # noqa: BLE001 - as above
+            self.on_error(error)
+            return
+        self._emit(events)
+        if self.stopped:
+            return
+        if decoder.error is not None:
+            self.on_error(decoder.error)
+        else:
+            super().on_completed()

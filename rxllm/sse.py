@@ -186,6 +186,9 @@ class SseDecoder:
     events before the bad part, ``feed`` returns those and the next call raises.
     """
 
+    progressed = False
+    """Progress is the events ``feed`` returns (``rxllm._source.PieceDecoder``)."""
+
     __slots__ = (
         "_at_start",
         "_data",
