@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -201,20 +201,52 @@ def run(observable: Observable[_T], *, timeout: float | None = None) -> list[_T]
         return items
 
     if not _loop_running():
-        return asyncio.run(collect())
+        try:
+            return asyncio.run(collect())
+        except KeyboardInterrupt:
+            # asyncio.run raises it while handling the task's CancelledError: Ctrl-C alone shows.
+            raise KeyboardInterrupt from None
+    return _run_in_worker(collect)
 
+
+def _run_in_worker(collect: Callable[[], Coroutine[Any, Any, list[_T]]]) -> list[_T]:
+    """``run`` where this thread's loop runs (a notebook cell): a fresh loop in a worker thread.
+
+    Ctrl-C in the waiting thread cancels the worker's task, which disposes the
+    subscription (the connection closes), and then propagates.
+    """
+    __tracebackhide__ = True
     result: list[list[_T]] = []
     failure: list[BaseException] = []
+    started = threading.Event()
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
+
+    async def main() -> list[_T]:
+        task = asyncio.current_task()
+        assert task is not None
+        running.append((asyncio.get_running_loop(), task))
+        started.set()
+        return await collect()
 
     def work() -> None:
         try:
-            result.append(asyncio.run(collect()))
+            result.append(asyncio.run(main()))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
             failure.append(exc)
+        finally:
+            started.set()
 
     worker = threading.Thread(target=work, name="rxllm-run", daemon=True)
     worker.start()
-    worker.join()
+    try:
+        worker.join()
+    except KeyboardInterrupt:
+        started.wait()
+        if running:
+            loop, task = running[0]
+            on_loop(loop, task.cancel)
+        worker.join()
+        raise KeyboardInterrupt from None
     if failure:
         raise failure[0]
     return result[0]
