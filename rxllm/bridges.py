@@ -194,6 +194,7 @@ def run(observable: Observable[_T], *, timeout: float | None = None) -> list[_T]
     __tracebackhide__ = True
 
     async def collect() -> list[_T]:
+        __tracebackhide__ = True
         items: list[_T] = []
         async with asyncio.timeout(timeout):
             async for item in aiter(observable):
@@ -206,6 +207,8 @@ def run(observable: Observable[_T], *, timeout: float | None = None) -> list[_T]
         except KeyboardInterrupt:
             # asyncio.run raises it while handling the task's CancelledError: Ctrl-C alone shows.
             raise KeyboardInterrupt from None
+        except Exception as error:
+            raise _from_its_origin(error)
     return _run_in_worker(collect)
 
 
@@ -222,6 +225,7 @@ def _run_in_worker(collect: Callable[[], Coroutine[Any, Any, list[_T]]]) -> list
     running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
 
     async def main() -> list[_T]:
+        __tracebackhide__ = True
         task = asyncio.current_task()
         assert task is not None
         running.append((asyncio.get_running_loop(), task))
@@ -229,6 +233,7 @@ def _run_in_worker(collect: Callable[[], Coroutine[Any, Any, list[_T]]]) -> list
         return await collect()
 
     def work() -> None:
+        __tracebackhide__ = True
         try:
             result.append(asyncio.run(main()))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
@@ -244,12 +249,32 @@ def _run_in_worker(collect: Callable[[], Coroutine[Any, Any, list[_T]]]) -> list
         started.wait()
         if running:
             loop, task = running[0]
-            on_loop(loop, task.cancel)
+
+            def cancel() -> None:
+                task.cancel()
+
+            on_loop(loop, cancel)
         worker.join()
         raise KeyboardInterrupt from None
     if failure:
-        raise failure[0]
+        error = failure[0]
+        raise _from_its_origin(error)
     return result[0]
+
+
+def _from_its_origin(error: BaseException) -> BaseException:
+    """``error`` with the frames of ``run``'s machinery (asyncio's runner, this module) cut from its traceback.
+
+    What stays is where the error was raised, if it was raised before it was
+    delivered (a provider's failure); the traceback then reads from the caller's
+    ``rxllm.run(...)`` line straight to it.
+    """
+    origin = traceback = error.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_globals.get("__name__") == __name__:
+            origin = traceback.tb_next
+        traceback = traceback.tb_next
+    return error.with_traceback(origin)
 
 
 def _loop_running() -> bool:
