@@ -208,7 +208,7 @@ def run(observable: Observable[_T], *, timeout: float | None = None) -> list[_T]
             # asyncio.run raises it while handling the task's CancelledError: Ctrl-C alone shows.
             raise KeyboardInterrupt from None
         except Exception as error:
-            raise _from_its_origin(error)
+            raise _from_its_origin(error)  # noqa: B904 - the error itself, raised again
     return _run_in_worker(collect)
 
 
@@ -263,7 +263,7 @@ def _run_in_worker(collect: Callable[[], Coroutine[Any, Any, list[_T]]]) -> list
 
 
 def _from_its_origin(error: BaseException) -> BaseException:
-    """``error`` with the frames of ``run``'s machinery (asyncio's runner, this module) cut from its traceback.
+    """``error`` with the frames of ``run``'s machinery (asyncio's runner, this module) cut off its traceback.
 
     What stays is where the error was raised, if it was raised before it was
     delivered (a provider's failure); the traceback then reads from the caller's

@@ -286,7 +286,9 @@ def _default_sigint() -> None:
 
 
 @pytest.mark.parametrize("bridge", ["iterate", "run", "run-in-a-loop"])
-def test_ctrl_c_in_a_plain_script_closes_the_connection_and_shows_only_keyboard_interrupt(bridge: str) -> None:
+def test_ctrl_c_in_a_plain_script_closes_the_connection_and_shows_only_keyboard_interrupt(
+    bridge: str,
+) -> None:
     arrived = threading.Event()
 
     def slow(_: ReceivedRequest) -> Reply:

@@ -218,7 +218,9 @@ def normalized(records: list[Recorded[Any]]) -> list[Recorded[Any]]:
     out: list[Recorded[Any]] = []
     for record in records:
         notification = record.value
-        if isinstance(notification, OnNext) and isinstance(notification.value, ToolCall | ToolCallDelta | ToolResult):
+        if isinstance(notification, OnNext) and isinstance(
+            notification.value, ToolCall | ToolCallDelta | ToolResult
+        ):
             event = notification.value
             changes = {"id": rename(event.id), "internal_call_id": rename(event.internal_call_id)}
             if isinstance(event, ToolCall | ToolResult):
@@ -249,7 +251,7 @@ def run(block: Block, example: Example) -> tuple[list[Recorded[Any]], list[Recor
                 continue
             error = error_of(line, scope, block)
             if any(isinstance(n, OnError) for _, n in messages):
-                assert isinstance(error, BaseException), f"{block}: {line.marble!r} needs a note '# = error'"
+                assert isinstance(error, Exception), f"{block}: {line.marble!r} needs a note '# = error'"
                 source_errors.append(error)
             sources.append(cold(line.marble, lookup, error))
         made = iter(sources)
@@ -259,7 +261,7 @@ def run(block: Block, example: Example) -> tuple[list[Recorded[Any]], list[Recor
         expected_error = error_of(example.result, scope, block)
         if expected_error is None and source_errors:
             expected_error = source_errors[-1]
-        instance = expected_error if isinstance(expected_error, BaseException) else None
+        instance = expected_error if isinstance(expected_error, Exception) else None
         want = exp(example.result.marble, lookup, instance)
     return got, want, expected_error
 
@@ -270,7 +272,7 @@ def same(got: list[Recorded[Any]], want: list[Recorded[Any]], error: Any) -> boo
     for g, w in zip(got, want, strict=True):
         if g.time != w.time or type(g.value) is not type(w.value):
             return False
-        if isinstance(g.value, OnNext) and not g.value.value == w.value.value:
+        if isinstance(g.value, OnNext) and isinstance(w.value, OnNext) and not g.value.value == w.value.value:
             return False
         if isinstance(g.value, OnError):
             raised = g.value.exception
@@ -374,7 +376,9 @@ def readme_code_marbles() -> list[str]:
                     arguments = node.args[:1]
                 else:
                     continue
-                found += [a.value for a in arguments if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                found += [
+                    a.value for a in arguments if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                ]
     return found
 
 

@@ -51,9 +51,7 @@ def test_the_readmes_test_examples_pass_in_a_fresh_project_with_the_testing_extr
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-compile"]
-    installed = subprocess.run(
-        [*install, f"{wheel}[testing]"], capture_output=True, text=True, timeout=600
-    )
+    installed = subprocess.run([*install, f"{wheel}[testing]"], capture_output=True, text=True, timeout=600)
     assert installed.returncode == 0, installed.stderr[-3000:]
     # The README's test examples, copied verbatim into the project's one test file; no pytest setting.
     section = README[README.index("## Testing your pipelines") :]
@@ -63,7 +61,9 @@ def test_the_readmes_test_examples_pass_in_a_fresh_project_with_the_testing_extr
     project = tmp_path / "project"
     project.mkdir()
     (project / "test_my_app.py").write_text("\n\n".join(examples))
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "PYTEST"))}
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "PYTEST"))
+    }
     done = subprocess.run(
         [str(python), "-m", "pytest", "-W", "error", "-p", "no:cacheprovider"],
         cwd=project,

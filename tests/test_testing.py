@@ -127,7 +127,7 @@ def test_the_pytest_plugin_loads_nothing_of_rxllm_until_a_test_uses_its_fixture(
 
 # -- a failing user test shows the user's lines, not the helpers' ----------------------------------
 
-FAILING_USER_TESTS = '''
+FAILING_USER_TESTS = """
 import pytest
 import reactivex
 from reactivex import operators as ops
@@ -166,7 +166,7 @@ async def test_aiter():
 @pytest.mark.anyio
 async def test_run_inside_a_loop():
     rxllm.run(reactivex.throw(ValueError("boom in a loop")))
-'''
+"""
 
 
 def test_a_failing_user_test_shows_none_of_the_helpers_frames(tmp_path: Path) -> None:
@@ -184,7 +184,7 @@ def test_a_failing_user_test_shows_none_of_the_helpers_frames(tmp_path: Path) ->
     # Each error shows right under the user's own line (the test's frame is the last one shown) ...
     for where in ("run", "iterate", "aiter", "a loop"):
         assert f"\nE       ValueError: boom in {where}\n" in report
-    assert "\n>       assert_marbles(ops.map(lambda e: e), \"-a-|\", \"-A-|\", values)\n" in report
+    assert '\n>       assert_marbles(ops.map(lambda e: e), "-a-|", "-A-|", values)\n' in report
     assert "\nE       AssertionError: marbles differ for source '-a-|'\n" in report
     # ... or, raised by the provider, under the line that raised it.
     assert "rxllm.errors.BadRequestError: HTTP 400: bad thing" in report

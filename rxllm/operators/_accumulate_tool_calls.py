@@ -206,9 +206,11 @@ def accumulate_tool_calls() -> Callable[[Observable[ChunkEvent]], Observable[Ass
         :values: a = TextDelta(text="Let me look.")
                  p = ToolCallFragment(index=0, id="call_7", name="clock", arguments='{"tz": ')
                  q = ToolCallFragment(index=0, arguments='"UTC"}')
-                 d = ToolCallDelta(id="call_7", internal_call_id="rx_1", name="clock", arguments_delta=p.arguments)
-                 e = ToolCallDelta(id="call_7", internal_call_id="rx_1", arguments_delta=q.arguments)
-                 w = ToolCall(id="call_7", call_id="call_7", internal_call_id="", name="clock", arguments={"tz": "UTC"})
+                 d = ToolCallDelta(id="call_7", internal_call_id="rx_1", name="clock",
+                                   arguments_delta='{"tz": ')
+                 e = ToolCallDelta(id="call_7", internal_call_id="rx_1", arguments_delta='"UTC"}')
+                 w = ToolCall(id="call_7", call_id="call_7", internal_call_id="", name="clock",
+                              arguments={"tz": "UTC"})
                  c = msgspec.structs.replace(w, internal_call_id="rx_1")
                  f = Final(finish_reason="tool_calls")
 

@@ -117,12 +117,13 @@ def agent(
 
         -p-------q-------|      prompts (a chat box's Subject)
         [ agent(model) ]
-        -(t,f,F)-(u,f,G)-|      each run: its turns' events, then one FinalResponse; q's run carries p's history
+        -(t,f,F)-(u,f,G)-|      each run: its turns' events, then one FinalResponse (q's carries p's history)
 
         :values: model = ScriptedModel([Turn(text=["Hi."]), Turn(text=["Bye."])])
                  p, q, t, u = "Hello", "Bye", TextDelta(text="Hi."), TextDelta(text="Bye.")
-                 f = Final(usage=Usage(input_tokens=10, output_tokens=5, total_tokens=15), finish_reason="stop",
-                           response_id="chatcmpl-scripted", model="scripted-model")
+                 used = Usage(input_tokens=10, output_tokens=5, total_tokens=15)
+                 f = Final(usage=used, finish_reason="stop", response_id="chatcmpl-scripted",
+                           model="scripted-model")
                  F = FinalResponse(text="Hi.", usage=f.usage, turns=1,
                                    history=(Message.user(p), Message.assistant(t.text)))
                  G = FinalResponse(text="Bye.", usage=f.usage, turns=1,

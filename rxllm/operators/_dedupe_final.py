@@ -59,7 +59,8 @@ def dedupe_final() -> EventOperator:
         -a-R-b-----(k,|)    k: so the usage is incomplete
 
         :values: a, b = TextDelta(text="Hi"), TextDelta(text="Hello")
-                 f, g = Final(finish_reason="stop"), Final(usage=Usage(input_tokens=12, output_tokens=7, total_tokens=19))
+                 f = Final(finish_reason="stop")
+                 g = Final(usage=Usage(input_tokens=12, output_tokens=7, total_tokens=19))
                  h, z = f.updated(g), Final(usage=None, usage_complete=False)
                  R = StreamReset(attempt=2, reason="connection lost mid-stream")
                  s = Final(usage=g.usage + g.usage, finish_reason="stop")

@@ -55,15 +55,17 @@ def parse_output(output_type: Any) -> OutputOperator:
     .. marble::
         :alt: parse_output
 
-        -a-----b-----c-----f-----|      a, b, c: the JSON answer in three pieces; f: the turn's Final
+        -a-----b-----c-----f-----|      a, b, c: the JSON answer in pieces; f: the turn's Final
         [ parse_output(Person) ]
-        -(a,p)-(b,q)-(c,r)-(f,o)-|      p, q, r: the value so far after each piece; o: the validated Person
+        -(a,p)-(b,q)-(c,r)-(f,o)-|      p, q, r: the value so far after each; o: the validated Person
 
         :values: class Person(msgspec.Struct): name: str; age: int
-                 a, b, c = TextDelta(text='{"name": "A'), TextDelta(text='da", "age":'), TextDelta(text=' 36}')
+                 a, b = TextDelta(text='{"name": "A'), TextDelta(text='da", "age":')
+                 c = TextDelta(text=' 36}')
                  f = Final(finish_reason="stop")
                  p, q = PartialOutput(value={"name": "A"}), PartialOutput(value={"name": "Ada"})
-                 r, o = PartialOutput(value={"name": "Ada", "age": 36}), Output(value=Person(name="Ada", age=36))
+                 r = PartialOutput(value={"name": "Ada", "age": 36})
+                 o = Output(value=Person(name="Ada", age=36))
 
     Every event passes through unchanged, the ``TextDelta`` pieces of the JSON
     too (a UI may show the raw text; ``collect_response`` and the agent's

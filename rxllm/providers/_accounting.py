@@ -194,7 +194,8 @@ def recorded(ledger: Ledger) -> EventOperator:
         -a---#              the same error, now with usage = f.usage and partial = (a, f) folded
 
         :values: ledger = Ledger()
-                 a, f = TextDelta(text="Hi"), Final(usage=Usage(input_tokens=5, output_tokens=1, total_tokens=6))
+                 a = TextDelta(text="Hi")
+                 f = Final(usage=Usage(input_tokens=5, output_tokens=1, total_tokens=6))
                  g = Final(finish_reason="stop")
                  h = f.updated(g)
     """
