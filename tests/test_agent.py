@@ -34,11 +34,11 @@ from rxllm import (
     Usage,
     tool,
 )
+from rxllm.control import PauseControl
 from rxllm.messages import ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from rxllm.operators import agent as agent_operator
 from rxllm.providers.openai import OpenAIChat
 from rxllm.retry import Backoff
-from rxllm.control import PauseControl
 from rxllm.testing import Call, ScriptedModel, ScriptedServer, Turn, sse_bytes
 from rxllm.testing import Reply as ScriptedReply
 
@@ -856,7 +856,8 @@ async def test_stream_chat_max_turns_bounds_the_runs_requests() -> None:
         result = await collect_events(agent.stream_chat("And in Rome?", EARLIER, max_turns=1))
     assert isinstance(result.error, MaxTurnsError) and result.error.max_turns == 1
     assert len(server.requests) == 1
-    assert [m["content"] for m in server.requests[0].json["messages"]] == ["I am Ada.", "Hello, Ada.", "And in Rome?"]
+    sent = [message["content"] for message in server.requests[0].json["messages"]]
+    assert sent == ["I am Ada.", "Hello, Ada.", "And in Rome?"]
 
 
 async def test_stream_chat_pause_holds_the_run_until_resumed() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import reactivex
@@ -212,7 +212,7 @@ async def test_values_that_are_not_events_show_by_their_repr(published: list[dic
     # A user's own Observable after a scan: the characters streamed so far, then a tuple.
     counts = agent_run().pipe(
         reactivex.operators.filter(lambda event: isinstance(event, TextDelta)),
-        reactivex.operators.scan(lambda total, event: total + len(event.text), 0),
+        reactivex.operators.scan(lambda total, event: total + len(cast(TextDelta, event).text), 0),
     )
     view = display_stream(reactivex.concat(counts, reactivex.of(("done", "<ok>"))), min_interval=0)
     assert await view == [6, 11, ("done", "<ok>")]
@@ -226,6 +226,7 @@ async def test_values_that_are_not_events_show_by_their_repr(published: list[dic
     ]
     assert published[-1]["data"]["text/html"] == (
         '<div class="rxllm-stream" style="font-family: var(--jp-content-font-family, sans-serif)">'
-        '<pre class="rxllm-values" style="white-space: pre-wrap">6\n11\n(&#x27;done&#x27;, &#x27;&lt;ok&gt;&#x27;)</pre>'
+        '<pre class="rxllm-values" style="white-space: pre-wrap">'
+        "6\n11\n(&#x27;done&#x27;, &#x27;&lt;ok&gt;&#x27;)</pre>"
         "</div>"
     )
