@@ -4,6 +4,7 @@
 
     rxllm demo                                    # no network, no key: a scripted server on 127.0.0.1
     rxllm chat "Why is the sky blue?" --provider openai --model gpt-4o-mini
+    rxllm chat --model gpt-4o-mini --system "Be brief." --tool mytools:add     # an interactive chat
     rxllm chat "Hi" --provider openai --model llama3.2 --base-url http://localhost:11434/v1
     rxllm chat "Hi" --provider anthropic --model claude-sonnet-4-5 --json | jq .type
 
@@ -14,7 +15,10 @@ JSON line instead, and on failure an ``ErrorInfo`` as the last line (the exit
 status is 1 either way). The key
 comes from the provider's usual environment variable (``OPENAI_API_KEY``,
 ``ANTHROPIC_API_KEY``). Ctrl-C cancels: the connection is closed and the command
-exits with status 130.
+exits with status 130. Without a prompt, ``rxllm chat`` is an interactive chat
+that keeps the history between turns (Ctrl-C cancels the answer and returns to
+the prompt, Ctrl-D leaves); ``--tool module:function`` gives the agent ``@tool``
+functions, ``--system`` a system prompt.
 """
 
 from __future__ import annotations
