@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -255,3 +256,10 @@ async def test_the_page_streams_the_run_and_stop_or_leaving_closes_the_model_con
         )
         await runner.cleanup()
     assert len(upstream.requests) == 4  # two turns, then one request for each later prompt: none sent twice
+
+
+def test_the_readmes_relay_handler_is_the_examples() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Relaying events to a browser") :]
+    (shown,) = [code for code in re.findall(r"```python\n(.*?)```", section[: section.index("\n## ")], re.S)]
+    assert shown in EXAMPLE.read_text(encoding="utf-8")
