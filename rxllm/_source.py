@@ -259,9 +259,18 @@ def decoded(decoder: Callable[[], PieceDecoder[_T]]) -> Callable[[Observable[byt
     .. marble::
         :alt: decoded
 
-        -p-q-|          p, q = pieces of a body
+        -p-q-|                  p, q = pieces of an event stream's body, cut anywhere
         [ decoded(SseDecoder) ]
-        -a-b-|          a, b = the events they complete
+        -a-b-|                  a, b = the events they complete
+
+        -p-#                    # = ConnectionResetError("peer closed")
+        [ decoded(SseDecoder) ]
+        -a-#
+
+        :values: from rxllm.sse import SseDecoder, SseEvent
+                 blank_line = bytes([10, 10])
+                 p = b"data: 1" + blank_line + b"data: "; q = b"2" + blank_line
+                 a = SseEvent(data="1"); b = SseEvent(data="2")
     """
 
     def link(observer: abc.ObserverBase[_T], _scheduler: abc.SchedulerBase | None) -> _Decoded[_T]:
