@@ -33,25 +33,23 @@ A provider subclass says where to POST, which headers carry the key, how a
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
-from reactivex import Observable, abc
+from reactivex import Observable
 
 from rxllm import _log, tracing
-from rxllm._http import HttpClient, safe_url
+from rxllm._http import HttpClient, refuse_plain_http, safe_url
 from rxllm._source import http_events
 from rxllm._version import __version__
 from rxllm.control import PauseControl
-from rxllm.errors import InsecureTransportError
-from rxllm.events import AssistantEvent, Final
+from rxllm.events import AssistantEvent
 from rxllm.operators import pause_gate
+from rxllm.providers._logged import logged
 from rxllm.providers._turn import Accounts, accounted
 from rxllm.request import CompletionRequest
 from rxllm.retry import (
@@ -122,7 +120,7 @@ class Provider:
             midstream_retries=midstream_retries,
         )
         if self._api_key and not allow_insecure_http:
-            _refuse_plain_http(self.base_url)
+            refuse_plain_http(self.base_url)
         self._http = HttpClient(session=session, connect_timeout=self.timeouts.connect)
         self._made_operators: _TurnOperators | None = None
 
@@ -191,7 +189,7 @@ class Provider:
         )
         if _log.is_enabled():
             # Decided when the turn is built: with logging off, no layer at all.
-            events = events.pipe(_logged(self.model, safe_url(self.url)))
+            events = events.pipe(logged(self.model, safe_url(self.url)))
         traced = tracing.chat_layer(self, request)
         if traced is not None:
             # Decided when the turn is built too: with tracing off, no layer at all.
@@ -295,57 +293,6 @@ class _Secret(str):
         return "'<secret>'"
 
 
-def _logged(model: str, url: str) -> Callable[[Observable[AssistantEvent]], Observable[AssistantEvent]]:
-    """Log a turn's start, end (with usage) and failure."""
-
-    def _logged_(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
-        def subscribe(
-            observer: abc.ObserverBase[AssistantEvent],
-            scheduler: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            _log.log("DEBUG", f"streaming {model} from {url}", operation="chat", model=model)
-            final: list[Final] = []
-
-            def on_next(event: AssistantEvent) -> None:
-                if isinstance(event, Final):
-                    final.append(event)
-                observer.on_next(event)
-
-            def on_error(error: Exception) -> None:
-                _log.log(
-                    "DEBUG",
-                    f"{model} stream failed: {type(error).__name__}",
-                    operation="chat",
-                    model=model,
-                    fields={"error.type": type(error).__name__},
-                )
-                observer.on_error(error)
-
-            def on_completed() -> None:
-                end = final[-1] if final else Final()
-                usage = end.usage
-                _log.log(
-                    "DEBUG",
-                    f"{model} turn complete ({end.finish_reason})",
-                    operation="chat",
-                    model=model,
-                    input_tokens=usage.input_tokens if usage is not None else None,
-                    output_tokens=usage.output_tokens if usage is not None else None,
-                    fields={
-                        "gen_ai.response.id": end.response_id,
-                        "gen_ai.response.model": end.model,
-                        "gen_ai.response.finish_reasons": [end.finish_reason] if end.finish_reason else [],
-                    },
-                )
-                observer.on_completed()
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return _logged_
-
-
 def add_common_options(
     body: dict[str, Any], request: CompletionRequest, *, max_tokens_key: str
 ) -> dict[str, Any]:
@@ -359,22 +306,3 @@ def add_common_options(
     if request.params:
         body.update(request.params)
     return body
-
-
-def _refuse_plain_http(base_url: str) -> None:
-    parts = urlsplit(base_url)
-    if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
-        return
-    raise InsecureTransportError(
-        f"refusing to send an API key over plain HTTP to {parts.hostname}: use https, "
-        "or pass allow_insecure_http=True if this network is trusted"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
