@@ -205,13 +205,8 @@ class _Pump(_TaskSubscription[_T], Generic[_T]):
                     if _log.is_enabled():  # once per piece, not per event
                         for event in events:
                             _log.log("TRACE", f"event {type(event).__name__} from {len(piece)} bytes read")
-                    for event in events:
-                        try:
-                            observer.on_next(event)
-                        except Exception as exc:  # noqa: BLE001 - a subscriber's callback failed: end loud
-                            raise CallbackError("on_next", exc) from exc
-                        if self.disposed:
-                            return
+                    if not self._deliver(observer, events):
+                        return
                 error = decoder.error
                 if error is not None:
                     raise error
@@ -220,17 +215,22 @@ class _Pump(_TaskSubscription[_T], Generic[_T]):
                 while pauses and any(paused.is_paused for paused in pauses):
                     for paused in pauses:
                         await paused.wait_resumed()
-            events = decoder.finish()
-            for event in events:
-                try:
-                    observer.on_next(event)
-                except Exception as exc:  # noqa: BLE001 - as above
-                    raise CallbackError("on_next", exc) from exc
-                if self.disposed:
-                    return
+            if not self._deliver(observer, decoder.finish()):
+                return
             error = decoder.error
             if error is not None:
                 raise error
+
+    def _deliver(self, observer: abc.ObserverBase[_T], events: Sequence[_T]) -> bool:
+        """Pass ``events`` on; false when the subscription was disposed meanwhile."""
+        for event in events:
+            try:
+                observer.on_next(event)
+            except Exception as exc:  # noqa: BLE001 - a subscriber's callback failed: end loud
+                raise CallbackError("on_next", exc) from exc
+            if self.disposed:
+                return False
+        return True
 
     def end(self, error: Exception | None) -> None:
         window = self.window
@@ -292,48 +292,37 @@ class _Decoded(Link[bytes, _T], Generic[_T]):
         self.decoder = decoder
 
     def on_next(self, piece: bytes) -> None:
-        if self.stopped:
-            return
+        if not self.stopped:
+            self._take(piece)
+
+    def on_completed(self) -> None:
+        if not self.stopped:
+            self._take(None)
+
+    def _take(self, piece: bytes | None) -> None:
+        """Decode ``piece`` (``None``: the body ended), pass on what it completes, then the decoder's end."""
         decoder = self.decoder
         try:
-            events = decoder.feed(piece)
+            events = decoder.feed(piece) if piece is not None else decoder.finish()
         except Exception as error:  # noqa: BLE001 - the attempt's failure, delivered
             self.on_error(error)
             return
-        self._emit(events)
-        if self.stopped:
-            return
-        if decoder.error is not None:
-            self.on_error(decoder.error)
-        elif decoder.ended:
-            self.on_completed()
-
-    def _emit(self, events: Sequence[_T]) -> None:
         observer = self.observer
         for event in events:
             if self.stopped:
                 return
             observer.on_next(event)
+        if self.stopped:
+            return
+        if decoder.error is not None:
+            self.on_error(decoder.error)
+        elif piece is None:
+            super().on_completed()
+        elif decoder.ended:
+            self._take(None)  # an end marker: the rest of the body is not read
 
     def on_error(self, error: Exception) -> None:
         if self.stopped:
             return
         self.decoder.failed(error)
         super().on_error(error)
-
-    def on_completed(self) -> None:
-        if self.stopped:
-            return
-        decoder = self.decoder
-        try:
-            events = decoder.finish()
-        except Exception as error:  # noqa: BLE001 - as above
-            self.on_error(error)
-            return
-        self._emit(events)
-        if self.stopped:
-            return
-        if decoder.error is not None:
-            self.on_error(decoder.error)
-        else:
-            super().on_completed()
