@@ -28,6 +28,7 @@ then, with ``name_errors``, named with the request's method and URL.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, Protocol, TypeVar
 
@@ -39,9 +40,10 @@ from rxllm._fusion import Fused, Link, Stage
 from rxllm._http import METHOD, HttpClient, name_request, safe_url
 from rxllm.control import PauseControl, throttles
 from rxllm.errors import CallbackError, ResponseTooLargeError
+from rxllm.sse import DEFAULT_MAX_EVENT_SIZE, DEFAULT_MAX_RESPONSE_SIZE, SseDecoder, SseEvent
 from rxllm.timeouts import ProgressWindow
 
-__all__ = ["PieceDecoder", "decoded", "http_events"]
+__all__ = ["PieceDecoder", "decoded", "http_events", "sse_source"]
 
 _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
@@ -326,3 +328,45 @@ class _Decoded(Link[bytes, _T], Generic[_T]):
             return
         self.decoder.failed(error)
         super().on_error(error)
+
+
+def sse_source(
+    client: HttpClient,
+    url: str,
+    *,
+    body: bytes,
+    headers: Mapping[str, str],
+    pause: PauseControl | None = None,
+    max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
+) -> Observable[SseEvent]:
+    """A cold Observable: each subscription POSTs ``body`` once and emits the reply's events.
+
+    .. marble::
+        :alt: sse_source
+
+        -e-e-e-|            from the subscription (the POST) on: an SseEvent e a piece; the body ended
+        -e-e-#              ... or an HTTP error, a transport error, bad bytes
+
+    * Exactly one request per subscription; it never reconnects or re-sends.
+    * A non-2xx reply is a ``ProviderError`` with the provider's own message.
+    * More than ``max_response_size`` bytes of body (``None``: no bound) is a
+      ``ResponseTooLargeError``; the connection is closed.
+    * Disposing cancels the request task, which closes the HTTP response.
+    * With ``pause``, the body is not read while paused (TCP flow control holds
+      the server back); the events of a piece already read are still emitted,
+      and ``pause_gate`` holds them. The same holds while a bounded consumer
+      the subscription was made for (``rxllm.control.throttled``) is full.
+    * Events are emitted on the event loop: from the running loop of the
+      subscribing coroutine, or the loop of an ``AsyncIOScheduler`` passed to
+      ``subscribe``. Anywhere else the subscription fails with ``EventLoopError``.
+    """
+    return http_events(
+        client,
+        url,
+        body=body,
+        headers=headers,
+        decoder=functools.partial(SseDecoder, max_event_size=max_event_size),
+        pause=pause,
+        max_response_size=max_response_size,
+    )

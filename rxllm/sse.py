@@ -14,24 +14,22 @@ pure pieces that never touch the network:
   dispatches one ``SseEvent`` at each blank line. The bytes held for one event are
   bounded by ``max_event_size`` (``EventTooLargeError``).
 
-and one I/O function:
-
-* ``sse_source`` is the cold Observable that POSTs through ``rxllm._http`` and
-  emits the decoded events.
+The I/O, ``sse_source`` (the cold Observable that POSTs through ``rxllm._http``
+and emits the decoded events), lives in ``rxllm._source``; ``rxllm.sse.sse_source``
+names it, loaded on first use, so that importing the decoder loads no HTTP
+client.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from reactivex import Observable
 
-from rxllm._http import HttpClient
-from rxllm._source import http_events
-from rxllm.control import PauseControl
 from rxllm.errors import EventTooLargeError, SseError
+
+if TYPE_CHECKING:
+    from rxllm._source import sse_source as sse_source
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
@@ -429,43 +427,10 @@ def _invalid_utf8(line: bytes, exc: UnicodeDecodeError) -> str:
     )
 
 
-def sse_source(
-    client: HttpClient,
-    url: str,
-    *,
-    body: bytes,
-    headers: Mapping[str, str],
-    pause: PauseControl | None = None,
-    max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
-    max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
-) -> Observable[SseEvent]:
-    """A cold Observable: each subscription POSTs ``body`` once and emits the reply's events.
+def __getattr__(name: str) -> Any:
+    # ``sse_source`` is the I/O source's (rxllm._source), loaded on first use (PEP 562).
+    if name == "sse_source":
+        from rxllm._source import sse_source
 
-    .. marble::
-        :alt: sse_source
-
-        -e-e-e-|            from the subscription (the POST) on: an SseEvent e a piece; the body ended
-        -e-e-#              ... or an HTTP error, a transport error, bad bytes
-
-    * Exactly one request per subscription; it never reconnects or re-sends.
-    * A non-2xx reply is a ``ProviderError`` with the provider's own message.
-    * More than ``max_response_size`` bytes of body (``None``: no bound) is a
-      ``ResponseTooLargeError``; the connection is closed.
-    * Disposing cancels the request task, which closes the HTTP response.
-    * With ``pause``, the body is not read while paused (TCP flow control holds
-      the server back); the events of a piece already read are still emitted,
-      and ``pause_gate`` holds them. The same holds while a bounded consumer
-      the subscription was made for (``rxllm.control.throttled``) is full.
-    * Events are emitted on the event loop: from the running loop of the
-      subscribing coroutine, or the loop of an ``AsyncIOScheduler`` passed to
-      ``subscribe``. Anywhere else the subscription fails with ``EventLoopError``.
-    """
-    return http_events(
-        client,
-        url,
-        body=body,
-        headers=headers,
-        decoder=functools.partial(SseDecoder, max_event_size=max_event_size),
-        pause=pause,
-        max_response_size=max_response_size,
-    )
+        return sse_source
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -41,3 +41,21 @@ def test_import_rxllm_loads_nothing_else_and_logging_stays_off() -> None:
     loaded, records = done.stdout.splitlines()
     assert loaded == "['rxllm', 'rxllm._version']"
     assert records == "0", "rxllm logs nothing until enable_logging()"
+
+
+def test_the_http_client_is_loaded_by_a_provider_only() -> None:
+    # The agent, the operators, the bridges and the SSE decoder need no HTTP client: aiohttp (a third of a
+    # second to import) is loaded when a provider is, and rxllm.sse.sse_source still names the source.
+    code = (
+        "import sys, rxllm\n"
+        "import rxllm.operators, rxllm.sse, rxllm.bridges\n"
+        "rxllm.Agent, rxllm.iterate, rxllm.run, rxllm.tool, rxllm.enable_tracing\n"
+        "print('aiohttp' in sys.modules)\n"
+        "from rxllm.sse import sse_source\n"
+        "print(sse_source.__module__, 'aiohttp' in sys.modules)\n"
+        "from rxllm.providers.openai import OpenAIChat\n"
+        "print('aiohttp' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["False", "rxllm._source True", "True"]
