@@ -49,12 +49,10 @@ is classed by its status; an error object inside a stream (or a 200 body) by its
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from rxllm.events import Usage
-    from rxllm.messages import Message
-    from rxllm.response import CompletionResponse
+from rxllm.events import Usage
+from rxllm.messages import Message
+from rxllm.response import CompletionResponse
 
 __all__ = [
     "AuthenticationError",

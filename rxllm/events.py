@@ -39,7 +39,6 @@ from typing import Any
 
 import msgspec
 
-from rxllm.errors import ProviderError
 from rxllm.messages import Message
 
 __all__ = [
@@ -323,6 +322,8 @@ class ErrorInfo(Event, frozen=True, kw_only=True, tag="error"):
         usage = getattr(error, "usage", None)
         if not isinstance(usage, Usage):
             usage = None
+        from rxllm.errors import ProviderError  # errors is the floor above events: loaded by then
+
         if isinstance(error, ProviderError):
             return cls(
                 error_type=type(error).__name__,

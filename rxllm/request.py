@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rxllm.messages import Message
-from rxllm.typing import ToolSpec
 
-__all__ = ["CompletionRequest"]
+__all__ = ["CompletionRequest", "ToolSpec"]
+
+
+class ToolSpec(Protocol):
+    """What a request needs of a tool: a name, a description and a JSON schema of its parameters."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def parameters(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,21 @@ takes one and knows nothing else about providers::
     events = parser.feed(event, data)  # one SSE event -> raw chunk events
     parser.done                        # the end marker arrived: stop reading
     parser.finished                    # a clean end of the body now is a whole turn
+
+``ToolSpec`` (what a request needs of a tool) is defined in ``rxllm.request``,
+below this module, and named here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeAlias
 
 from reactivex import Observable
 
+from rxllm.control import PauseControl
 from rxllm.events import AgentEvent, AssistantEvent, ChunkEvent
-
-if TYPE_CHECKING:
-    from rxllm.control import PauseControl
-    from rxllm.request import CompletionRequest
+from rxllm.request import CompletionRequest, ToolSpec
 
 __all__ = [
     "AgentOperator",
@@ -72,19 +73,6 @@ class Dialect(Protocol):
         ...
 
     def parser(self) -> ChunkParser: ...
-
-
-class ToolSpec(Protocol):
-    """What a request needs of a tool: a name, a description and a JSON schema of its parameters."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def description(self) -> str: ...
-
-    @property
-    def parameters(self) -> Mapping[str, Any]: ...
 
 
 class StreamModel(Protocol):
