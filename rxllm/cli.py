@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -41,8 +42,9 @@ import msgspec
 
 from rxllm._version import __version__
 from rxllm.agent import Agent
+from rxllm.approvals import Approvals
 from rxllm.bridges import aiter
-from rxllm.errors import RxLLMError
+from rxllm.errors import ApprovalError, RxLLMError
 from rxllm.events import (
     AgentEvent,
     ErrorInfo,
@@ -53,6 +55,7 @@ from rxllm.events import (
     Retrying,
     StreamReset,
     TextDelta,
+    ToolApprovalRequest,
     ToolCall,
     ToolResult,
     Usage,
@@ -65,7 +68,7 @@ from rxllm.providers.openai import OpenAIChat, OpenAIResponses
 from rxllm.providers.scripted import Call, ReceivedRequest, ScriptedServer, Turn
 from rxllm.tools import Tool, tool
 
-__all__ = ["Console", "calculator_tool", "clock_tool", "demo", "demo_script", "main"]
+__all__ = ["Console", "TerminalApprovals", "calculator_tool", "clock_tool", "demo", "demo_script", "main"]
 
 INTERRUPTED = 130
 """The exit status after Ctrl-C, as shells report a SIGINT."""
@@ -258,10 +261,125 @@ class _Waiting:
             self.err.flush()
 
 
-async def _show_run(agent: Agent, prompt: str, *, out: TextIO, err: TextIO, json: bool, color: bool) -> None:
+class TerminalApprovals:
+    """Answers a run's ``ToolApprovalRequest`` events from a terminal, through its ``control``.
+
+    For each request it asks on ``out``: ``y`` runs the call, ``n`` denies it
+    (asking for a reason, which the model reads), ``e`` edits its arguments
+    (a JSON object; Enter keeps them): edited arguments that are not JSON, or do
+    not fit the tool, are said so and asked again. When ``answers`` ends (EOF)
+    the call is denied. Lines are read on a thread of their own, so the loop
+    goes on (other calls of the turn run) while the person thinks. When
+    ``answers`` is not a terminal, the answer is written after the question, so
+    the transcript shows it.
+    """
+
+    NO_ANSWER = "The user gave no answer (the terminal's input ended)."
+    DENIED = "The user denied this call."
+
+    def __init__(self, answers: TextIO, out: TextIO) -> None:
+        self.answers = answers
+        self.out = out
+        self.control = Approvals()
+
+    async def ask(self, event: AgentEvent) -> None:
+        """When ``event`` is a ``ToolApprovalRequest``, ask until there is an answer, and give it."""
+        if not isinstance(event, ToolApprovalRequest):
+            return
+        call = event.internal_call_id
+        while True:
+            choice = await self._question(
+                f"[approve?] {event.name} {_arguments(event.arguments)}: run it? [y]es / [n]o / [e]dit: "
+            )
+            if choice is None:
+                self.control.deny(call, self.NO_ANSWER)
+                return
+            choice = choice.strip().lower()
+            if choice in ("y", "yes"):
+                self.control.approve(call)
+                return
+            if choice in ("n", "no"):
+                reason = await self._question("reason (Enter for none): ")
+                self.control.deny(call, (reason or "").strip() or self.DENIED)
+                return
+            if choice in ("e", "edit"):
+                if await self._edit(event):
+                    return
+                continue
+            self.out.write("[answer y, n or e]\n")
+
+    async def _edit(self, event: ToolApprovalRequest) -> bool:
+        shown = msgspec.json.encode(event.arguments).decode()
+        text = await self._question(f"arguments as JSON (Enter keeps {shown}): ")
+        if text is None:
+            self.control.deny(event.internal_call_id, self.NO_ANSWER)
+            return True
+        try:
+            arguments = msgspec.json.decode(text.strip() or shown)
+        except msgspec.DecodeError as exc:
+            self.out.write(f"[not JSON: {exc}]\n")
+            return False
+        if not isinstance(arguments, dict):
+            self.out.write("[the arguments are a JSON object: {...}]\n")
+            return False
+        try:
+            self.control.approve(event.internal_call_id, arguments)
+        except ApprovalError as exc:
+            self.out.write(f"[{exc.reason}]\n")
+            return False
+        return True
+
+    async def _question(self, text: str) -> str | None:
+        """Ask ``text``; the line typed (without its end), ``None`` at the end of the input."""
+        self.out.write(text)
+        self.out.flush()
+        loop = asyncio.get_running_loop()
+        line: asyncio.Future[str] = loop.create_future()
+
+        def read() -> None:
+            try:
+                typed = self.answers.readline()
+            except (OSError, ValueError):
+                typed = ""  # the input is closed: as at its end
+            with contextlib.suppress(RuntimeError):  # the loop closed (Ctrl-C) while this waited
+                loop.call_soon_threadsafe(_answered, line, typed)
+
+        # A daemon thread: a person who never answers keeps no process alive after Ctrl-C.
+        threading.Thread(target=read, name="rxllm-approval-input", daemon=True).start()
+        typed = await line
+        if not _isatty(self.answers):
+            self.out.write(typed if typed.endswith("\n") else typed + "\n")
+        self.out.flush()
+        return typed.rstrip("\r\n") if typed else None
+
+
+def _answered(line: asyncio.Future[str], typed: str) -> None:
+    if not line.done():
+        line.set_result(typed)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+async def _show_run(
+    agent: Agent,
+    prompt: str,
+    *,
+    out: TextIO,
+    err: TextIO,
+    json: bool,
+    color: bool,
+    answers: TextIO | None = None,
+) -> None:
     """Stream one agent run to ``out``; raise its error (with ``json``, after an ``ErrorInfo`` line).
 
-    A known cost (``rxllm[prices]``) ends the usage line.
+    A known cost (``rxllm[prices]``) ends the usage line. Calls of tools that
+    need approval are asked about on the terminal (``TerminalApprovals``:
+    ``answers``, stdin by default; the questions go to ``out``, or ``err`` with ``json``).
     """
     model = agent.model
     cost_of: Callable[[Usage], Cost | None] | None = None
@@ -273,14 +391,16 @@ async def _show_run(agent: Agent, prompt: str, *, out: TextIO, err: TextIO, json
 
     console = Console(out, color=color, live=not json and out.isatty(), cost_of=cost_of)
     waiting = _Waiting(err)
+    approvals = TerminalApprovals(sys.stdin if answers is None else answers, err if json else out)
     try:
-        async for event in aiter(agent.stream_prompt(prompt)):
+        async for event in aiter(agent.stream_prompt(prompt, approvals=approvals.control)):
             waiting.stop()
             if json:
                 out.write(msgspec.json.encode(event).decode() + "\n")
                 out.flush()
             else:
                 console.show(event)
+
     except Exception as exc:
         if json:
             out.write(msgspec.json.encode(ErrorInfo.from_exception(exc)).decode() + "\n")
