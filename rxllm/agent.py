@@ -147,11 +147,24 @@ class Agent:
         history: Sequence[Message],
         *,
         hook: Hook | None = None,
+        max_turns: int | None = None,
+        pause: PauseControl | None = None,
         approvals: Approvals | None = None,
         suspend: bool = False,
     ) -> Observable[AgentEvent]:
-        """``stream_prompt`` continuing ``history`` (for example a previous ``FinalResponse.history``)."""
-        return self.stream_prompt(prompt, history=history, hook=hook, approvals=approvals, suspend=suspend)
+        """``stream_prompt`` continuing ``history`` (for example a previous ``FinalResponse.history``).
+
+        It takes the same options as ``stream_prompt``.
+        """
+        return self.stream_prompt(
+            prompt,
+            history=history,
+            hook=hook,
+            max_turns=max_turns,
+            pause=pause,
+            approvals=approvals,
+            suspend=suspend,
+        )
 
     def resume(
         self,
