@@ -18,7 +18,10 @@ comes from the provider's usual environment variable (``OPENAI_API_KEY``,
 exits with status 130. Without a prompt, ``rxllm chat`` is an interactive chat
 that keeps the history between turns (Ctrl-C cancels the answer and returns to
 the prompt, Ctrl-D leaves); ``--tool module:function`` gives the agent ``@tool``
-functions, ``--system`` a system prompt.
+functions, ``--system`` a system prompt. A call of a tool that needs approval
+(``@tool(needs_approval=...)``) is asked about on the terminal first: ``y``
+runs it, ``n`` denies it (the reason typed is what the model reads), ``e``
+edits its arguments (see ``TerminalApprovals``).
 """
 
 from __future__ import annotations
@@ -861,7 +864,9 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="MODULE:FUNCTION",
         help="a function decorated with @rxllm.tool for the agent to call, imported from MODULE (the "
-        "current directory first); repeat for more tools (default: none)",
+        "current directory first); repeat for more tools. A call of a tool made with "
+        "@tool(needs_approval=...) is asked about first: y runs it, n denies it (with a reason), "
+        "e edits its arguments (default: none)",
     )
     chat_command.add_argument(
         "--max-turns",

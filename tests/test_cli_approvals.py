@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import io
-import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from approval_kit import pay
+from test_cli import Terminal
 
 from rxllm.agent import Agent
 from rxllm.cli import _show_run
-from rxllm.testing import Call, ScriptedServer, Turn
+from rxllm.testing import Call, ReceivedRequest, ScriptedServer, Turn
 
-TESTS = Path(__file__).parent
 QUESTION = '[approve?] pay {"to": "Ada", "amount": 120}: run it? [y]es / [n]o / [e]dit: '
 TAIL = "Done.\n\n[usage] 2 turns · input 20 · output 10 · total 30 tokens (reasoning 0, cached 0)\n"
 
@@ -113,58 +110,121 @@ async def test_with_json_the_question_goes_to_stderr_and_stdout_stays_json_lines
     assert sent(server)[1] == "paid 120 EUR to Ada"
 
 
-PTY_SCRIPT = """
-import asyncio, sys
-from approval_kit import pay
-from rxllm.agent import Agent
-from rxllm.cli import _show_run
-from rxllm.providers.openai import OpenAIChat
-
-async def main() -> None:
-    async with OpenAIChat("scripted-model", base_url=sys.argv[1], api_key="") as model:
-        agent = Agent(model, tools=[pay])
-        await _show_run(agent, "Pay Ada", out=sys.stdout, err=sys.stderr, json=False, color=False)
-
-asyncio.run(main())
-"""
+MONEY_TOOLS = '''
+from rxllm import tool
 
 
-def read_until(fd: int, wanted: bytes, seen: bytearray, deadline: float) -> None:
-    while wanted not in seen:
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        assert ready, f"no {wanted!r} in {bytes(seen)!r}"
-        chunk = os.read(fd, 4096)
-        assert chunk, f"the process ended before {wanted!r}: {bytes(seen)!r}"
-        seen += chunk
+@tool(needs_approval=lambda arguments: arguments["amount"] > 100)
+def pay(to: str, amount: int) -> str:
+    """Pay someone.
+
+    Args:
+        to: Who gets the money.
+        amount: How much, in whole euros.
+    """
+    return f"paid {amount} EUR to {to}"
+'''
 
 
-def test_a_real_terminal_answers_from_its_keyboard() -> None:
-    """Stdin a pseudo-terminal: the question waits for a typed ``y``; the loop is never blocked."""
-    with ScriptedServer(script()) as server:
-        controller, terminal = pty.openpty()
-        env: dict[str, Any] = {"PYTHONPATH": str(TESTS), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        process = subprocess.Popen(
-            [sys.executable, "-c", PTY_SCRIPT, server.base_url],
-            stdin=terminal,
-            stdout=terminal,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        os.close(terminal)
-        seen = bytearray()
-        try:
-            read_until(controller, b"[e]dit: ", seen, time.monotonic() + 30)
-            assert len(server.requests) == 1, "the run waits for the answer"
-            os.write(controller, b"y\n")
-            read_until(controller, b"[usage]", seen, time.monotonic() + 30)
-            assert process.wait(30) == 0, process.stderr.read() if process.stderr else ""
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            os.close(controller)
-            if process.stderr is not None:
-                process.stderr.close()
-    shown = seen.decode().replace("\r\n", "\n")
-    assert f"{QUESTION}y\n[result] pay: paid 120 EUR to Ada\n" in shown, shown
-    assert sent(server) == ('{"to":"Ada","amount":120}', "paid 120 EUR to Ada")
+@pytest.fixture
+def money_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``./money_tools_<n>.py`` in the current directory, as a user's ``--tool money:pay`` would find it."""
+    name = f"money_tools_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(MONEY_TOOLS)
+    monkeypatch.chdir(tmp_path)
+    return name
+
+
+def pays(*calls: tuple[str, int]) -> list[Turn]:
+    """A run per call: the model asks to pay, then says "Done."."""
+    script: list[Turn] = []
+    for number, (to, amount) in enumerate(calls, 1):
+        script += [
+            Turn(calls=[Call("pay", {"to": to, "amount": amount}, id=f"call_{number}")]),
+            Turn(text=["Done."]),
+        ]
+    return script
+
+
+def tool_exchange(request: ReceivedRequest) -> list[tuple[str, Any]]:
+    """The request's last two messages: the assistant's call (its arguments as sent) and the tool's result."""
+    assistant, result = request.json["messages"][-2:]
+    return [
+        (assistant["role"], assistant["tool_calls"][0]["function"]["arguments"]),
+        (result["role"], result["content"]),
+    ]
+
+
+def test_the_interactive_chat_asks_in_the_terminal_and_sends_what_was_answered(money_tools: str) -> None:
+    """y, e (edited arguments) and n (a reason) typed in a pseudo-terminal; Ctrl-C at a question cancels."""
+    cancelled_call = Turn(calls=[Call("pay", {"to": "Cy", "amount": 300}, id="call_cy")])
+    script = [*pays(("Ada", 120), ("Bob", 500)), cancelled_call, *pays(("Dee", 200))]
+    with ScriptedServer(script) as server:
+        chat = [sys.executable, "-m", "rxllm", "chat", "--model", "m1", "--base-url", server.base_url]
+        with Terminal([*chat, "--tool", f"{money_tools}:pay", "--color", "never"]) as terminal:
+            terminal.wait_for("you: ")
+            terminal.type("Pay Ada.\r")
+            terminal.wait_for('[approve?] pay {"to": "Ada", "amount": 120}: run it? [y]es / [n]o / [e]dit: ')
+            assert len(server.requests) == 1, "the run waits for the answer, requesting nothing"
+            terminal.type("y\r")
+            assert "[result] pay: paid 120 EUR to Ada\r\nDone." in terminal.wait_for("you: ")
+
+            terminal.type("Pay Bob.\r")
+            terminal.wait_for('[approve?] pay {"to": "Bob", "amount": 500}: run it? [y]es / [n]o / [e]dit: ')
+            terminal.type("e\r")
+            terminal.wait_for('arguments as JSON (Enter keeps {"to":"Bob","amount":500}): ')
+            terminal.type('{"to": "Bob", "amount": 50}\r')
+            assert "[result] pay: paid 50 EUR to Bob\r\nDone." in terminal.wait_for("you: ")
+
+            terminal.type("Pay Cy.\r")
+            terminal.wait_for("[e]dit: ")
+            terminal.type("\x03")  # Ctrl-C at the question: the answer is cancelled, the chat goes on
+            terminal.wait_for("[cancelled]")
+            terminal.wait_for("you: ")
+            terminal.type("Pay Dee.\r")  # read by the prompt: the cancelled question left no reader behind
+            terminal.wait_for("[e]dit: ")
+            terminal.type("n\r")
+            terminal.wait_for("reason (Enter for none): ")
+            terminal.type("Not today.\r")
+            assert "[tool error] pay: Not today.\r\nDone." in terminal.wait_for("you: ")
+            terminal.type("\x04")
+            assert terminal.close() == 0
+    first, approved, edit, edited, cancelled, deny, denied = server.requests
+    assert tool_exchange(approved) == [
+        ("assistant", '{"to":"Ada","amount":120}'),
+        ("tool", "paid 120 EUR to Ada"),
+    ]
+    assert tool_exchange(edited) == [
+        ("assistant", '{"to":"Bob","amount":50}'),
+        ("tool", "paid 50 EUR to Bob"),
+    ]
+    # The cancelled exchange is left out of the history; the next prompt is the one typed after it.
+    assert deny.json["messages"][-1] == {"role": "user", "content": "Pay Dee."}
+    assert [m["content"] for m in deny.json["messages"] if m["role"] == "user"] == [
+        "Pay Ada.",
+        "Pay Bob.",
+        "Pay Dee.",
+    ]
+    assert tool_exchange(denied) == [("assistant", '{"to":"Dee","amount":200}'), ("tool", "Not today.")]
+
+
+def test_a_one_shot_chat_reads_the_answers_from_a_pipe(money_tools: str) -> None:
+    with ScriptedServer(pays(("Ada", 120))) as server:
+        done = subprocess.run(
+            [sys.executable, "-m", "rxllm", "chat", "Pay Ada.", "--model", "m1",
+             "--base-url", server.base_url, "--tool", f"{money_tools}:pay"],
+            input="n\nToo much.\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        '[tool call] pay {"to": "Ada", "amount": 120}\n'
+        f"{QUESTION}n\nreason (Enter for none): Too much.\n"
+        "[tool error] pay: Too much.\n" + TAIL
+    )
+    assert tool_exchange(server.requests[1]) == [
+        ("assistant", '{"to":"Ada","amount":120}'),
+        ("tool", "Too much."),
+    ]
