@@ -61,6 +61,11 @@ def in_threads(work: Callable[[int], None]) -> list[threading.Thread]:
     return threads
 
 
+def join(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join()
+
+
 @pytest.mark.parametrize("round_", range(4))
 async def test_many_threads_answer_each_call_once_and_the_run_gets_the_winning_answers(round_: int) -> None:
     async with ScriptedServer(script()) as server, server.provider() as model:
@@ -99,7 +104,7 @@ async def test_many_threads_answer_each_call_once_and_the_run_gets_the_winning_a
 
         threads = in_threads(answer_everything)
         assert await recorder.ended(timeout=20) == "completed"
-        await asyncio.to_thread(lambda: [thread.join() for thread in threads])
+        await asyncio.to_thread(join, threads)
     assert unexpected == []
     assert all(len(winners) == 1 for winners in won.values()), won  # exactly one answer taken per call
     assert len(refused) == CALLS * (THREADS - 1)
@@ -167,7 +172,7 @@ async def dispose_race() -> int:
         threads = in_threads(answer_some)
         await asyncio.to_thread(started.wait)
         subscription.dispose()  # while the threads answer
-        await asyncio.to_thread(lambda: [thread.join() for thread in threads])
+        await asyncio.to_thread(join, threads)
         for _ in range(20):  # loop iterations: an answer handed over before the dispose lands now
             await asyncio.sleep(0)
         assert len(server.requests) == 1, "no request after the dispose"

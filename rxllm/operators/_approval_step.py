@@ -35,6 +35,17 @@ While calls wait, the turn's stream has ended: none of its time limits counts,
 no request is open or sent, and a tool's ``timeout`` counts from when it runs.
 Disposing the run withdraws its calls from the control (a late answer is an
 ``ApprovalError``); so does an error that ends the run.
+
+The event order, as the README draws it (shapes, parsed by the marble tests):
+
+.. marble::
+    :alt: approval step
+
+    -a-l-t|                     the turn: a (pay) needs approval, l (lookup) does not; t: its Final
+    -a-l-t(r)------x-y-c-f-F|   live: r, a's request, as the turn ends; approve(r.internal_call_id) before x
+
+    -a-b-t|                     the turn: a and b both need approval
+    -a-b-t(r,s,S,|)             suspend=True: their requests in call order, then S: RunSuspended(state)
 """
 
 from __future__ import annotations

@@ -12,7 +12,26 @@ __all__ = ["in_order"]
 
 
 def in_order() -> Callable[[Observable[tuple[int, ToolResult]]], Observable[AgentEvent]]:
-    """Results tagged with their call index, released in index order."""
+    """Results tagged with their call index, released in index order.
+
+    A result waits until every result of a lower index has been released; an
+    error or the completion passes through at once.
+
+    .. marble::
+        :alt: in_order
+
+        -s-f-----|      s: the second call's result (index 1) comes first, f: the first's (index 0)
+        [ in_order() ]
+        ---(x,y)-|      x, y: the first call's result, then the second's
+
+        -s-#            # = RuntimeError("the tools failed")
+        [ in_order() ]
+        ---#            s waits for index 0, which never comes: the error passes through
+
+        :values: x = ToolResult(id="c1", call_id="c1", internal_call_id="rx_1", name="lookup", content="A")
+                 y = ToolResult(id="c2", call_id="c2", internal_call_id="rx_2", name="pay", content="B")
+                 f = (0, x); s = (1, y)
+    """
 
     def _reorder(source: Observable[tuple[int, ToolResult]]) -> Observable[AgentEvent]:
         def subscribe(
