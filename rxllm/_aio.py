@@ -123,7 +123,7 @@ class _AsyncSource(Fused[_T]):
 class _TaskSubscription(abc.DisposableBase, Generic[_T]):
     """One ``from_async`` subscription: its task, and whether it was disposed (one slotted object)."""
 
-    __slots__ = ("disposed", "loop", "observer", "produce", "task")
+    __slots__ = ("disposed", "failure", "loop", "observer", "produce", "task")
 
     def __init__(
         self,
@@ -135,6 +135,7 @@ class _TaskSubscription(abc.DisposableBase, Generic[_T]):
         self.observer = observer
         self.produce = produce
         self.disposed = False
+        self.failure: Exception | None = None
         self.task: asyncio.Task[None] | None = None
 
     def is_disposed(self) -> bool:
@@ -148,7 +149,9 @@ class _TaskSubscription(abc.DisposableBase, Generic[_T]):
         try:
             await self.produce(self.observer, self.is_disposed)
         except asyncio.CancelledError:
-            if not self.disposed:
+            if self.failure is not None:
+                self.end(self.failure)  # stopped by ``fail`` (a time limit ran out)
+            elif not self.disposed:
                 # Not cancelled by a dispose: the loop is cancelling what is left (asyncio.run
                 # returning). The stream ends loud, with an error saying so.
                 self.end(EventLoopError(LOOP_CLOSED))
@@ -170,6 +173,15 @@ class _TaskSubscription(abc.DisposableBase, Generic[_T]):
                 self.observer.on_error(error)
         except Exception as raised:  # noqa: BLE001 - no observer is left to take it
             unsubscribable(raised, self.loop, "a subscriber's on_completed" if error is None else "on_error")
+
+    def fail(self, error: Exception) -> None:
+        """Stop the task and end with ``error`` (on the loop's thread; ignored once it ended)."""
+        if self.disposed or self.failure is not None:
+            return
+        self.failure = error
+        task = self.task
+        if task is not None:
+            task.cancel()
 
     def dispose(self) -> None:
         self.disposed = True

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import threading
 import time
 import weakref
@@ -33,6 +34,7 @@ import msgspec
 from rxllm.errors import (
     CallbackError,
     EventLoopError,
+    InsecureTransportError,
     NotEventStreamError,
     ProviderError,
     RxLLMError,
@@ -41,7 +43,15 @@ from rxllm.errors import (
     TransportError,
 )
 
-__all__ = ["DEFAULT_READ_BUFSIZE", "EVENT_STREAM", "HttpClient", "name_request", "safe_url"]
+__all__ = [
+    "DEFAULT_READ_BUFSIZE",
+    "EVENT_STREAM",
+    "HttpClient",
+    "is_loopback_url",
+    "name_request",
+    "refuse_plain_http",
+    "safe_url",
+]
 
 EVENT_STREAM = "text/event-stream"
 """The content type of a streamed reply; any other 2xx reply is a ``NotEventStreamError``."""
@@ -373,3 +383,28 @@ def safe_url(url: str) -> str:
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def refuse_plain_http(base_url: str) -> None:
+    """Raise ``InsecureTransportError`` for an API key bound for plain HTTP off this machine."""
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
+        return
+    raise InsecureTransportError(
+        f"refusing to send an API key over plain HTTP to {parts.hostname}: use https, "
+        "or pass allow_insecure_http=True if this network is trusted"
+    )
+
+
+def is_loopback_url(url: str) -> bool:
+    """``url`` names this machine (localhost, a loopback address)."""
+    return _is_loopback(urlsplit(url).hostname or "")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -43,11 +43,11 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from rxllm._http import is_loopback_url
 from rxllm._version import __version__
 from rxllm.agent import Agent
 from rxllm.approvals import Approvals
@@ -614,11 +614,6 @@ async def demo(
 # -- chat against a real server -------------------------------------------------------------
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
 class _SetupError(Exception):
     """The chat cannot start: the message says why (exit status 2)."""
 
@@ -631,7 +626,7 @@ def _chat_agent(args: argparse.Namespace) -> Agent:
         model = kind(args.model, base_url=args.base_url, midstream_retries=args.midstream_retries)
     except RxLLMError as exc:
         raise _SetupError(str(exc)) from None
-    if not os.environ.get(kind.api_key_env) and not _is_loopback(model.base_url):
+    if not os.environ.get(kind.api_key_env) and not is_loopback_url(model.base_url):
         raise _SetupError(
             f"set {kind.api_key_env} for --provider {args.provider} "
             "(or pass --base-url for a local server that needs no key)"

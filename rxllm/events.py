@@ -174,13 +174,20 @@ class ToolCallFragment(Event, frozen=True, kw_only=True, tag="tool_call_fragment
 
     ``index`` is the provider's slot (OpenAI ``tool_calls[].index``), ``id`` and
     ``name`` are present on some fragments only, ``arguments`` is a piece of the
-    JSON argument text. ``accumulate_tool_calls`` joins fragments into calls.
+    JSON argument text. ``call_id`` is the id that pairs the call with its result
+    where the provider gives one apart from ``id`` (the Responses API). ``end``
+    says the provider marked the call complete here (Responses
+    ``output_item.done``, Anthropic ``content_block_stop``); without it a call
+    completes at the turn's finish reason. ``accumulate_tool_calls`` joins
+    fragments into calls, and is the one place tool arguments are parsed.
     """
 
     index: int | None = None
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+    call_id: str | None = None
+    end: bool = False
 
 
 class ToolCallDelta(Event, frozen=True, kw_only=True, tag="tool_call_delta"):

@@ -104,7 +104,7 @@ from rxllm.errors import (
     TransportError,
 )
 from rxllm.events import AssistantEvent, Retrying, StreamReset
-from rxllm.timeouts import timer_scheduler
+from rxllm.timeouts import Timers
 
 __all__ = [
     "NEVER_RETRY_STATUSES",
@@ -396,7 +396,7 @@ class _Rules:
 class _Retrying(Link[Any, Any]):
     """One subscription: the current attempt (the link's source subscription), the counts, the wait."""
 
-    __slots__ = ("delivered", "resends", "retries", "rules", "scheduler", "source", "timer")
+    __slots__ = ("cancel", "delivered", "resends", "retries", "rules", "scheduler", "source", "timers")
 
     def __init__(
         self, observer: abc.ObserverBase[Any], rules: _Rules, scheduler: abc.SchedulerBase | None
@@ -405,7 +405,8 @@ class _Retrying(Link[Any, Any]):
         self.rules = rules
         self.scheduler = scheduler
         self.source: Observable[Any] | None = None
-        self.timer: abc.DisposableBase | None = None
+        self.timers: Timers | None = None
+        self.cancel: Callable[[], None] | None = None  # the pending wait's
         self.delivered = False  # by the current attempt
         self.retries = 0
         self.resends = 0
@@ -414,11 +415,11 @@ class _Retrying(Link[Any, Any]):
         self.source = source
         self._attempt()
 
-    def _attempt(self, _scheduler: abc.SchedulerBase | None = None, _state: object = None) -> None:
+    def _attempt(self) -> None:
         if self.stopped or self.source is None:
             return
         self.delivered = False
-        self.timer = None
+        self.cancel = None
         self.detach()  # the attempt before, which has ended
         super().subscribe_to(self.source, self.scheduler)
 
@@ -464,9 +465,9 @@ class _Retrying(Link[Any, Any]):
         else:
             super().on_error(error)
             return
-        # The scheduler is found only when a retry needs it: most turns never retry.
-        timers, _now = timer_scheduler(rules.scheduler or self.scheduler)
-        self.timer = timers.schedule_relative(delay, self._attempt)
+        # The timers are found only when a retry needs them: most turns never retry.
+        timers = self.timers = Timers(rules.scheduler or self.scheduler)
+        self.cancel = timers.call_later(delay, self._attempt)
 
     def _heard(self, retry: Retry) -> bool:
         """Tell ``on_retry``; when it raises, end the stream with ``CallbackError`` and say so (false)."""
@@ -482,6 +483,6 @@ class _Retrying(Link[Any, Any]):
 
     def dispose(self) -> None:
         super().dispose()
-        timer, self.timer = self.timer, None
-        if timer is not None:
-            timer.dispose()
+        cancel, self.cancel = self.cancel, None
+        if cancel is not None and self.timers is not None:
+            self.timers.soon(cancel)  # the wait is the timers' thread's to cancel

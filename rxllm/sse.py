@@ -22,16 +22,16 @@ and one I/O function:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Mapping
 
 import msgspec
-from reactivex import Observable, abc
+from reactivex import Observable
 
-from rxllm import _log
-from rxllm._aio import from_async
 from rxllm._http import HttpClient
-from rxllm.control import PauseControl, throttles
-from rxllm.errors import CallbackError, EventTooLargeError, ResponseTooLargeError, SseError
+from rxllm._source import http_events
+from rxllm.control import PauseControl
+from rxllm.errors import EventTooLargeError, SseError
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
@@ -186,6 +186,9 @@ class SseDecoder:
     events before the bad part, ``feed`` returns those and the next call raises.
     """
 
+    progressed = False
+    """Progress is the events ``feed`` returns (``rxllm._source.PieceDecoder``)."""
+
     __slots__ = (
         "_at_start",
         "_data",
@@ -211,6 +214,17 @@ class SseDecoder:
         self._retry: int | None = None
         self._error: SseError | None = None
 
+    ended = False
+    """Never: an event stream has no end marker of its own (for ``rxllm._source.PieceDecoder``)."""
+
+    @property
+    def error(self) -> SseError | None:
+        """The failure a ``feed`` met after returning the events before it (raised by the next call)."""
+        return self._error
+
+    def failed(self, error: Exception) -> None:
+        """Nothing to charge: a plain event stream keeps no accounts (for ``rxllm._source.PieceDecoder``)."""
+
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """The events that ``chunk`` completes, in order."""
         if self._error is not None:
@@ -221,16 +235,81 @@ class SseDecoder:
                 return []
         events: list[SseEvent] = []
         try:
-            lines = self._lines.feed(chunk)
-            if lines:
-                self._assemble(lines, events)
-            if self._lines.pending_size + self._data_size > self._max_event_size:
-                raise EventTooLargeError(self._max_event_size)
+            if b"\r" in chunk:
+                self._lines_of(chunk, events)
+            else:
+                if not self._between_events():
+                    # An event is in progress: the general rules finish it, up to the blank line that
+                    # ends it (at the very start when the bytes so far ended at a line end).
+                    at_line_end = not self._lines._pending
+                    end = 1 if at_line_end and chunk[:1] == b"\n" else chunk.find(b"\n\n") + 2
+                    if end < 2 and not (end == 1):
+                        end = len(chunk)  # no blank line in this piece: all of it is the same event
+                    self._lines_of(chunk[:end], events)
+                    chunk = chunk[end:]
+                if chunk and self._between_events():
+                    self._blocks(chunk, events)
+                elif chunk:
+                    self._lines_of(chunk, events)
         except SseError as error:
             self._fail(error)
             if not events:
                 raise
         return events
+
+    def _between_events(self) -> bool:
+        """Nothing of an event is held: the next bytes start one (the fast path may cut at blank lines)."""
+        lines = self._lines
+        return not (
+            lines._pending or lines._after_cr or self._data or self._event_type or self._retry is not None
+        )
+
+    def _lines_of(self, chunk: bytes, events: list[SseEvent]) -> None:
+        """The general rules: cut lines, assemble fields (any line ends, comments, every field)."""
+        lines = self._lines.feed(chunk)
+        if lines:
+            self._assemble(lines, events)
+        if self._lines.pending_size + self._data_size > self._max_event_size:
+            raise EventTooLargeError(self._max_event_size)
+
+    def _blocks(self, chunk: bytes, events: list[SseEvent]) -> None:
+        """The common path: whole events cut at blank lines, in C; the usual forms read without a line loop.
+
+        An event that is one ``data: ...`` line, or an ``event: ...`` line and one
+        ``data: ...`` line (what every provider sends), is read here; any other
+        block (comments, ``id:``, ``retry:``, several data lines, an oversized or
+        undecodable one) and the incomplete rest go through the general rules,
+        which give the same result for the common forms too.
+        """
+        blocks = chunk.split(b"\n\n")
+        rest = blocks.pop()  # after the last blank line: an event still arriving (or nothing)
+        limit = self._max_event_size
+        for block in blocks:
+            # ``10 in block`` (a newline) is a memchr; ``b"\n" in block`` costs several times more.
+            if len(block) <= limit:
+                if block[:6] == b"data: ":
+                    if 10 not in block:
+                        try:
+                            events.append(SseEvent(data=block[6:].decode(), id=self._last_id))
+                            continue
+                        except UnicodeDecodeError:
+                            pass
+                elif block[:7] == b"event: ":
+                    end = block.find(10)
+                    data = block[end + 1 :]
+                    if end > 7 and data[:6] == b"data: " and 10 not in data:
+                        try:
+                            events.append(
+                                SseEvent(
+                                    data=data[6:].decode(), event=block[7:end].decode(), id=self._last_id
+                                )
+                            )
+                            continue
+                        except UnicodeDecodeError:
+                            pass
+            self._lines_of(block + b"\n\n", events)
+        if rest:
+            self._lines_of(rest, events)
 
     def finish(self) -> list[SseEvent]:
         """The body ended: the event still pending, if it is whole; then start afresh.
@@ -381,65 +460,12 @@ def sse_source(
       subscribing coroutine, or the loop of an ``AsyncIOScheduler`` passed to
       ``subscribe``. Anywhere else the subscription fails with ``EventLoopError``.
     """
-
-    request = _SseRequest(client, url, body, headers, pause, max_event_size, max_response_size)
-    return from_async(request.pump)
-
-
-class _SseRequest:
-    """What one ``sse_source`` sends, and ``pump``, which each subscription runs (slots, not closures)."""
-
-    __slots__ = ("body", "client", "headers", "max_event_size", "max_response_size", "pause", "url")
-
-    def __init__(
-        self,
-        client: HttpClient,
-        url: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        pause: PauseControl | None,
-        max_event_size: int,
-        max_response_size: int | None,
-    ) -> None:
-        self.client = client
-        self.url = url
-        self.body = body
-        self.headers = headers
-        self.pause = pause
-        self.max_event_size = max_event_size
-        self.max_response_size = max_response_size
-
-    async def pump(self, observer: abc.ObserverBase[SseEvent], disposed: Callable[[], bool]) -> None:
-        decoder = SseDecoder(max_event_size=self.max_event_size)
-        max_response_size = self.max_response_size
-        # The user's pause and the throttles of bounded consumers: the body is not read while
-        # any of them is paused.
-        pauses = ((self.pause,) if self.pause is not None else ()) + throttles()
-        received = 0
-        # Disposal cancels the task; leaving ``async with`` closes the response.
-        async with self.client.open_stream(self.url, body=self.body, headers=self.headers) as pieces:
-            async for piece in pieces:
-                received += len(piece)
-                if max_response_size is not None and received > max_response_size:
-                    raise ResponseTooLargeError(max_response_size)
-                events = decoder.feed(piece)
-                if _log.is_enabled():  # once per piece, not per event
-                    for event in events:
-                        _log.log("TRACE", f"SSE event {event.event!r}, {len(event.data)} characters")
-                for event in events:
-                    try:
-                        observer.on_next(event)
-                    except Exception as exc:  # noqa: BLE001 - a subscriber's callback failed: end loud
-                        raise CallbackError("on_next", exc) from exc
-                    if disposed():
-                        return
-                while pauses and any(pause.is_paused for pause in pauses):
-                    for pause in pauses:
-                        await pause.wait_resumed()
-            for event in decoder.finish():
-                try:
-                    observer.on_next(event)
-                except Exception as exc:  # noqa: BLE001 - as above
-                    raise CallbackError("on_next", exc) from exc
-                if disposed():
-                    return
+    return http_events(
+        client,
+        url,
+        body=body,
+        headers=headers,
+        decoder=functools.partial(SseDecoder, max_event_size=max_event_size),
+        pause=pause,
+        max_response_size=max_response_size,
+    )

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.scheduler import TimeoutScheduler
-from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 from reactivex.scheduler.virtualtimescheduler import VirtualTimeScheduler
 
 from rxllm._aio import event_loop, on_loop
@@ -22,7 +20,17 @@ from rxllm._fusion import Link, Stage
 from rxllm.control import throttles
 from rxllm.errors import StreamTimeoutError
 
-__all__ = ["Pausable", "Timeouts", "progress_timeout", "timer_scheduler", "total_timeout"]
+__all__ = [
+    "Clock",
+    "Pausable",
+    "ProgressWindow",
+    "Timeouts",
+    "Timers",
+    "TotalWindow",
+    "Window",
+    "progress_timeout",
+    "total_timeout",
+]
 
 _T = TypeVar("_T")
 
@@ -88,61 +96,31 @@ class Pausable(Protocol):
     def add_listener(self, listener: Callable[[bool], None]) -> abc.DisposableBase: ...
 
 
-def timer_scheduler(
-    scheduler: abc.SchedulerBase | None,
-) -> tuple[abc.SchedulerBase, Callable[[], float]]:
-    """The scheduler to run timers on, and a clock in seconds that matches it.
+class Timers:
+    """Where one stream's timers run, and its clock: the one timer mechanism of rxllm.
 
-    A virtual-time scheduler (marble tests) is used as it is. Otherwise timers
-    run on the asyncio loop the stream runs on (an ``AsyncIOScheduler``'s, or the
-    running one), through a thread-safe scheduler so a pause or a dispose from
-    another thread is safe; the clock is monotonic.
-    """
-    if isinstance(scheduler, VirtualTimeScheduler):
-        virtual = scheduler
-        return virtual, lambda: virtual.now.timestamp()
-    loop: asyncio.AbstractEventLoop | None = None
-    if isinstance(scheduler, AsyncIOScheduler):
-        # reactivex keeps the scheduler's loop in ``_loop`` and offers no public accessor.
-        loop = scheduler._loop  # noqa: SLF001
-    else:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-    if loop is None:
-        # No loop: the HTTP source fails the subscription anyway; timers must not start threads.
-        return scheduler or TimeoutScheduler.singleton(), time.monotonic
-    if isinstance(scheduler, AsyncIOThreadSafeScheduler) and scheduler._loop is loop:  # noqa: SLF001
-        return scheduler, time.monotonic
-    return AsyncIOThreadSafeScheduler(loop), time.monotonic
-
-
-class _Timers:
-    """Where one stream's time limits run, and its clock.
-
-    On an asyncio loop the limits use the loop's own timers (``call_later``),
-    touched only on the loop's thread: work asked for from another thread (a
-    GUI subscribing, pausing or disposing) is handed over with
-    ``call_soon_threadsafe``. A virtual-time scheduler (marble tests) is used as
-    it is.
+    On an asyncio loop (an ``AsyncIOScheduler``'s, or the running one) timers are
+    the loop's own (``call_later``), touched only on the loop's thread: work asked
+    for from another thread (a GUI subscribing, pausing or disposing) is handed
+    over with ``call_soon_threadsafe``. A virtual-time scheduler (marble tests) is
+    used as it is. Anywhere else: ``EventLoopError``, as the HTTP source would
+    raise; no timer thread is started. The time limits and the retries' waits
+    both run on it.
     """
 
     __slots__ = ("_loop", "_scheduler")
 
     def __init__(self, scheduler: abc.SchedulerBase | None) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._scheduler: abc.SchedulerBase | None = None
+        self._scheduler: VirtualTimeScheduler | None = None
         if isinstance(scheduler, VirtualTimeScheduler):
             self._scheduler = scheduler
             return
-        # No loop: EventLoopError, as the HTTP source would raise; no timer thread is started.
         self._loop = event_loop(scheduler)
 
     def now(self) -> float:
-        if isinstance(self._scheduler, VirtualTimeScheduler):
-            return self._scheduler.now.timestamp()
-        return time.monotonic()
+        virtual = self._scheduler
+        return time.monotonic() if virtual is None else virtual.now.timestamp()
 
     def call_later(self, seconds: float, action: Callable[[], None]) -> Callable[[], None]:
         """Run ``action`` after ``seconds``; returns its cancel. Call on the timers' own thread."""
@@ -163,7 +141,7 @@ class _Timers:
             action()
 
 
-class _Clock:
+class Clock:
     """One limit's window: arm it, stop it while paused, and fire when it really ran out.
 
     Progress only records a time stamp (no timer is touched per item); when the
@@ -173,7 +151,7 @@ class _Clock:
 
     __slots__ = ("_cancel", "_fire", "_timers", "deadline")
 
-    def __init__(self, timers: _Timers, fire: Callable[[], None]) -> None:
+    def __init__(self, timers: Timers, fire: Callable[[], None]) -> None:
         self._timers = timers
         self._fire = fire
         self._cancel: Callable[[], None] | None = None
@@ -210,29 +188,32 @@ class _Clock:
         self._fire()
 
 
-class _Limited(Link[Any, Any]):
-    """What both limits share, for one subscription: the clock, pause, and stopping once.
+class Window:
+    """What one stream's time limit needs: its clock, the pauses it stops for, and stopping once.
 
-    A subclass says when the clock runs (``update``), what an item does to it
-    (``on_next``) and which error running out is (``expired``). Running out
-    unsubscribes the source (closing the connection) before the error is
-    delivered; nothing follows a terminal. One ``Link`` with slots per
-    subscription, rather than a closure per callback, keeps a stream's fixed
-    cost small (see ``rxllm._fusion``).
+    A subclass says when the clock runs (``update``) and which error running out
+    is (``expired``); ``fire`` gets that error. The pauses are the user's
+    ``pause`` and the throttles of bounded consumers the stream was subscribed
+    for (``rxllm.control.throttled``): a slow consumer is no stalled server.
+    Both the operators (``progress_timeout``, ``total_timeout``) and the HTTP
+    source of a provider's turn, which keeps the progress limits itself, use it.
     """
 
-    __slots__ = ("_listening", "clock", "pauses", "timers")
+    __slots__ = ("_fire", "_listening", "clock", "pauses", "stopped", "timers")
 
     def __init__(
-        self, observer: abc.ObserverBase[Any], pause: Pausable | None, scheduler: abc.SchedulerBase | None
+        self,
+        pause: Pausable | None,
+        scheduler: abc.SchedulerBase | None,
+        fire: Callable[[StreamTimeoutError], None],
     ) -> None:
-        super().__init__(observer)
-        # The user's pause, and the throttles of bounded consumers (a slow consumer is no stall).
         own: tuple[Pausable, ...] = () if pause is None else (pause,)
         self.pauses: tuple[Pausable, ...] = own + throttles()
-        self.timers = _Timers(scheduler)
-        self.clock = _Clock(self.timers, self._fire)
+        self.timers = Timers(scheduler)
+        self.clock = Clock(self.timers, self._expire)
+        self._fire = fire
         self._listening: list[abc.DisposableBase] = []
+        self.stopped = False
 
     def start(self) -> None:
         """Listen to the pauses and set the clock; a subclass calls it once its own fields are set."""
@@ -250,40 +231,38 @@ class _Limited(Link[Any, Any]):
     def expired(self) -> StreamTimeoutError:
         raise NotImplementedError
 
-    def dispose(self) -> None:
-        self.stop()
-
     def _changed(self, _paused: bool) -> None:
         self.timers.soon(self.update)
 
-    def _fire(self) -> None:
-        if self.stop():
-            self.observer.on_error(self.expired())
+    def _expire(self) -> None:
+        if not self.stopped:
+            self._fire(self.expired())
 
-    def stop(self) -> bool:
-        """Stop once: the pause listener, the source's subscription, the clock. False when already stopped."""
+    def stop(self) -> None:
+        """Stop once: the pause listeners, then the clock (on the timers' thread)."""
         if self.stopped:
-            return False
+            return
+        self.stopped = True
         listening, self._listening = self._listening, []
         for listener in listening:
             listener.dispose()
-        super().stop()
         self.timers.soon(self.clock.dispose)
-        return True
 
 
-class _Progress(_Limited):
+class ProgressWindow(Window):
+    """``first_event`` until the first item, then ``idle`` between items; no clock while paused."""
+
     __slots__ = ("first_event", "idle", "seen")
 
     def __init__(
         self,
-        observer: abc.ObserverBase[Any],
         pause: Pausable | None,
         scheduler: abc.SchedulerBase | None,
+        fire: Callable[[StreamTimeoutError], None],
         first_event: float | None,
         idle: float | None,
     ) -> None:
-        super().__init__(observer, pause, scheduler)
+        super().__init__(pause, scheduler, fire)
         self.first_event = first_event
         self.idle = idle
         self.seen = False
@@ -298,16 +277,14 @@ class _Progress(_Limited):
         else:
             self.clock.arm(limit)
 
-    def on_next(self, item: Any) -> None:
-        if self.stopped:
-            return
+    def progress(self) -> None:
+        """An item arrived (on the timers' thread): the idle window starts again."""
         if not self.seen:
             self.seen = True
             self.update()
         elif self.clock.deadline is not None and self.idle is not None:
             # Progress only moves the deadline: no timer is touched per item.
             self.clock.deadline = self.timers.now() + self.idle
-        self.observer.on_next(item)
 
     def expired(self) -> StreamTimeoutError:
         which, seconds = ("idle", self.idle) if self.seen else ("first_event", self.first_event)
@@ -315,17 +292,19 @@ class _Progress(_Limited):
         return StreamTimeoutError(which, seconds)
 
 
-class _Total(_Limited):
+class TotalWindow(Window):
+    """The whole stream's time, paused time left out."""
+
     __slots__ = ("running_since", "total", "used")
 
     def __init__(
         self,
-        observer: abc.ObserverBase[Any],
         pause: Pausable | None,
         scheduler: abc.SchedulerBase | None,
+        fire: Callable[[StreamTimeoutError], None],
         total: float,
     ) -> None:
-        super().__init__(observer, pause, scheduler)
+        super().__init__(pause, scheduler, fire)
         self.total = total
         self.used = 0.0  # seconds spent unpaused before the current run
         self.running_since: float | None = None
@@ -344,6 +323,70 @@ class _Total(_Limited):
 
     def expired(self) -> StreamTimeoutError:
         return StreamTimeoutError("total", self.total)
+
+
+class _Limited(Link[Any, Any]):
+    """A time limit as an operator's link: running out unsubscribes the source, then the error.
+
+    One ``Link`` with slots per subscription, rather than a closure per callback,
+    keeps a stream's fixed cost small (see ``rxllm._fusion``); nothing follows a
+    terminal.
+    """
+
+    __slots__ = ("window",)
+
+    window: Window
+
+    def _fire(self, error: StreamTimeoutError) -> None:
+        if self.stop():
+            self.observer.on_error(error)
+
+    def dispose(self) -> None:
+        self.stop()
+
+    def stop(self) -> bool:
+        """Stop once: the window (listeners, clock) and the source's subscription; false when stopped."""
+        if self.stopped:
+            return False
+        self.window.stop()
+        return super().stop()
+
+
+class _Progress(_Limited):
+    __slots__ = ()
+
+    window: ProgressWindow
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[Any],
+        pause: Pausable | None,
+        scheduler: abc.SchedulerBase | None,
+        first_event: float | None,
+        idle: float | None,
+    ) -> None:
+        super().__init__(observer)
+        self.window = ProgressWindow(pause, scheduler, self._fire, first_event, idle)
+
+    def on_next(self, item: Any) -> None:
+        if self.stopped:
+            return
+        self.window.progress()
+        self.observer.on_next(item)
+
+
+class _Total(_Limited):
+    __slots__ = ()
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[Any],
+        pause: Pausable | None,
+        scheduler: abc.SchedulerBase | None,
+        total: float,
+    ) -> None:
+        super().__init__(observer)
+        self.window = TotalWindow(pause, scheduler, self._fire, total)
 
 
 def progress_timeout(

@@ -20,9 +20,11 @@ from rxllm.control import PauseControl
 from rxllm.errors import ProviderError, StreamTimeoutError
 from rxllm.events import Final, TextDelta
 from rxllm.messages import Message
+from rxllm.providers.anthropic import AnthropicMessages
 from rxllm.providers.openai import OpenAIChat
 from rxllm.request import CompletionRequest
 from rxllm.retry import Backoff
+from rxllm.testing import Turn, sse_bytes
 from rxllm.timeouts import Timeouts, progress_timeout, total_timeout
 
 __all__ = ["fault_server"]
@@ -294,4 +296,23 @@ async def test_provider_error_is_not_a_timeout(fault_server: StartFaultServer) -
         result = await collect_events(chat.stream(HELLO))
         await asyncio.sleep(0.3)
     assert isinstance(result.error, ProviderError)
+    assert server.request_count == 1
+
+
+async def test_keep_alive_events_are_progress_for_the_idle_limit(fault_server: StartFaultServer) -> None:
+    # Anthropic's `ping` events make no assistant event, yet the server is not idle: 2 s of pings a
+    # tenth of a second apart, under an idle limit of 1 s, end in a whole turn.
+    pieces = sse_bytes(Turn(text=["Hel", "lo"]), "anthropic", model=MODEL)
+    ping = b'event: ping\ndata: {"type": "ping"}\n\n'
+    text_at = next(n for n, piece in enumerate(pieces) if b"Hel" in piece) + 1
+    paced = [*pieces[:text_at], *[ping] * 20, *pieces[text_at:]]
+    server = await fault_server(Step(pieces=paced, delay=0.1))
+    origin = server.base_url.removesuffix("/v1")
+    async with AnthropicMessages(MODEL, base_url=origin, timeouts=Timeouts(idle=1.0)) as model:
+        result = await collect_events(model.stream(HELLO))
+    assert result.error is None and result.completed
+    assert [event for event in result.events if isinstance(event, TextDelta)] == [
+        TextDelta(text="Hel"),
+        TextDelta(text="lo"),
+    ]
     assert server.request_count == 1

@@ -22,18 +22,28 @@ from rxllm.events import (
     ToolCallFragment,
 )
 
-__all__ = ["accumulate_tool_calls"]
+__all__ = ["accumulate_tool_calls", "parse_arguments"]
 
 
 class _OpenCall:
     """One tool call being assembled: argument pieces are kept in a list and joined once."""
 
-    __slots__ = ("index", "id", "name", "parts", "internal_call_id", "fallback_id", "name_announced")
+    __slots__ = (
+        "call_id",
+        "fallback_id",
+        "id",
+        "index",
+        "internal_call_id",
+        "name",
+        "name_announced",
+        "parts",
+    )
 
     def __init__(self, index: int | None, id: str | None, name: str | None) -> None:
         minted = uuid4().hex
         self.index = index
         self.id = id
+        self.call_id: str | None = None  # where the provider gives one apart from ``id``
         self.name = name
         self.parts: list[str] = []
         self.internal_call_id = "rx_" + minted
@@ -41,27 +51,32 @@ class _OpenCall:
         self.name_announced = False
 
     @property
-    def call_id(self) -> str:
+    def provider_id(self) -> str:
         return self.id if self.id is not None else self.fallback_id
 
     def complete(self) -> ToolCall:
-        text = "".join(self.parts)
-        arguments: Any
-        if not text.strip():
-            # Zero-argument tools send "" or no arguments at all.
-            arguments = {}
-        else:
-            try:
-                arguments = msgspec.json.decode(text)
-            except msgspec.DecodeError:
-                arguments = text
+        id = self.provider_id
         return ToolCall(
-            id=self.call_id,
-            call_id=self.call_id,
+            id=id,
+            call_id=self.call_id or id,
             internal_call_id=self.internal_call_id,
             name=self.name or "",
-            arguments=arguments,
+            arguments=parse_arguments("".join(self.parts)),
         )
+
+
+def parse_arguments(text: str) -> Any:
+    """Tool arguments as parsed JSON: ``{}`` for none (``""`` or blanks), the raw text when it does not parse.
+
+    The one place rxllm parses a tool call's arguments; the dialects only pass
+    the fragments on.
+    """
+    if not text.strip():
+        return {}  # zero-argument tools send "" or no arguments at all
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return text
 
 
 class _ToolCalls:
@@ -77,11 +92,16 @@ class _ToolCalls:
     def feed(self, event: ChunkEvent) -> list[AssistantEvent]:
         if isinstance(event, ToolCallFragment):
             delta = self._fragment(event)
-            return [] if delta is None else [delta]
-        if isinstance(event, Final) and event.finish_reason is not None:
-            out: list[AssistantEvent] = list(self.close())
-            out.append(event)
+            out: list[AssistantEvent] = [] if delta is None else [delta]
+            if event.end:
+                done = self._ended(event)
+                if done is not None:
+                    out.append(done)
             return out
+        if isinstance(event, Final) and event.finish_reason is not None:
+            closing: list[AssistantEvent] = list(self.close())
+            closing.append(event)
+            return closing
         if isinstance(event, ToolCall):
             return [self._completed(event)]
         if type(event) is StreamReset:
@@ -99,6 +119,24 @@ class _ToolCalls:
         self.by_id.clear()
         self.by_index.clear()
 
+    def _forget(self, call: _OpenCall) -> None:
+        self.open.remove(call)
+        for key in [key for key, value in self.by_id.items() if value is call]:
+            del self.by_id[key]
+        for index in [index for index, value in self.by_index.items() if value is call]:
+            del self.by_index[index]
+
+    def _ended(self, fragment: ToolCallFragment) -> ToolCall | None:
+        """The call this fragment ends, complete (``None`` when no open call matches it)."""
+        id = fragment.id or None
+        call = self.by_id.get(id) if id is not None else None
+        if call is None and fragment.index is not None:
+            call = self.by_index.get(fragment.index)
+        if call is None:
+            return None
+        self._forget(call)
+        return call.complete()
+
     def _completed(self, event: ToolCall) -> ToolCall:
         """A whole call from the dialect: it completes the open call with its id, in place of accumulation.
 
@@ -112,11 +150,7 @@ class _ToolCalls:
         if call is None:
             call = self.by_id.get(event.call_id)
         if call is not None:
-            self.open.remove(call)
-            for key in [key for key, value in self.by_id.items() if value is call]:
-                del self.by_id[key]
-            for index in [index for index, value in self.by_index.items() if value is call]:
-                del self.by_index[index]
+            self._forget(call)
             return msgspec.structs.replace(event, internal_call_id=call.internal_call_id)
         if not event.internal_call_id:
             return msgspec.structs.replace(event, internal_call_id="rx_" + uuid4().hex)
@@ -140,6 +174,8 @@ class _ToolCalls:
             if name is not None:
                 # vLLM repeats the same id and name on every chunk: replace, never concatenate.
                 call.name = name
+        if fragment.call_id:
+            call.call_id = fragment.call_id
         if id is not None:
             self.by_id.setdefault(id, call)
         if fragment.arguments:
@@ -149,7 +185,7 @@ class _ToolCalls:
             return None
         call.name_announced = call.name_announced or announce
         return ToolCallDelta(
-            id=call.call_id,
+            id=call.provider_id,
             internal_call_id=call.internal_call_id,
             name=call.name if announce else None,
             arguments_delta=fragment.arguments,

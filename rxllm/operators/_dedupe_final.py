@@ -6,10 +6,11 @@ import msgspec
 from reactivex import Observable, abc
 
 from rxllm._fusion import Link, Stage
+from rxllm.errors import RxLLMError
 from rxllm.events import AssistantEvent, Final, StreamReset, Usage
 from rxllm.typing import EventOperator
 
-__all__ = ["dedupe_final"]
+__all__ = ["FinalPieces", "SetAside", "dedupe_final"]
 
 
 def dedupe_final() -> EventOperator:
@@ -73,46 +74,107 @@ def dedupe_final() -> EventOperator:
     return _dedupe_final
 
 
+class FinalPieces:
+    """The step of ``dedupe_final``: a turn's ``Final`` pieces merged, given whole at its end."""
+
+    __slots__ = ("held",)
+
+    def __init__(self) -> None:
+        self.held: Final | None = None
+
+    def feed(self, piece: Final) -> None:
+        held = self.held
+        self.held = piece if held is None else held.updated(piece)
+
+    @property
+    def usage(self) -> Usage | None:
+        """What the pieces so far reported."""
+        held = self.held
+        return None if held is None else held.usage
+
+    def set_usage_aside(self) -> Usage | None:
+        """The usage held so far, taken out (a reset discarded its attempt); the other fields stay."""
+        held = self.held
+        if held is None or held.usage is None:
+            return None
+        self.held = msgspec.structs.replace(held, usage=None)
+        return held.usage
+
+    def whole(self) -> Final:
+        """The one ``Final`` (``Final()`` when none came); ``usage_complete`` false without usage."""
+        final = self.held if self.held is not None else Final()
+        if final.usage is None and final.usage_complete:
+            final = msgspec.structs.replace(final, usage_complete=False)
+        return final
+
+
+class SetAside:
+    """The usage of attempts a ``StreamReset`` discarded: summed, and added to the turn's ``Final``.
+
+    The one way rxllm charges a discarded attempt (``dedupe_final`` and
+    ``retry_turn`` both hold one): the provider reported that usage and may
+    bill it. ``unreported`` notes a discarded attempt that reported none.
+    """
+
+    __slots__ = ("discarded", "unreported")
+
+    def __init__(self) -> None:
+        self.discarded: Usage | None = None
+        self.unreported = False
+
+    def add(self, usage: Usage | None) -> None:
+        if usage is None:
+            self.unreported = True
+        else:
+            self.discarded = usage if self.discarded is None else self.discarded + usage
+
+    @property
+    def empty(self) -> bool:
+        return self.discarded is None and not self.unreported
+
+    def charge(self, final: Final) -> Final:
+        """``final`` with the discarded attempts' usage added (``usage_complete`` false when one had none)."""
+        if self.empty:
+            return final
+        return msgspec.structs.replace(
+            final,
+            usage=Usage.summed((self.discarded, final.usage)),
+            usage_complete=final.usage_complete and final.usage is not None and not self.unreported,
+        )
+
+    def charge_error(self, error: Exception) -> None:
+        """The error that ends the turn: its usage (the last attempt's) with the discarded attempts' added."""
+        if not self.empty and isinstance(error, RxLLMError):
+            error.usage = Usage.summed((self.discarded, error.usage))
+
+
 class _DedupeFinal(Link[AssistantEvent, AssistantEvent]):
     """One subscription: the ``Final`` pieces merged so far, and the usage of discarded attempts."""
 
-    __slots__ = ("discarded", "held", "unreported")
+    __slots__ = ("aside", "pieces")
 
     def __init__(
         self, observer: abc.ObserverBase[AssistantEvent], _scheduler: abc.SchedulerBase | None
     ) -> None:
         super().__init__(observer)
-        self.held: Final | None = None
-        self.discarded: Usage | None = None  # usage of attempts a StreamReset discarded
-        self.unreported = False  # a discarded attempt reported no usage
+        self.pieces = FinalPieces()
+        self.aside = SetAside()
 
     def on_next(self, event: AssistantEvent) -> None:
         if self.stopped:
             return
-        held = self.held
         if isinstance(event, Final):
-            self.held = event if held is None else held.updated(event)
+            self.pieces.feed(event)
             return
         # ``type() is``: a negative isinstance on a msgspec Struct costs several times more.
         if type(event) is StreamReset:
-            self._discard(held)
+            # The discarded attempt's usage is set aside; the other held fields stay as defaults
+            # that the next attempt's pieces replace.
+            self.aside.add(self.pieces.set_usage_aside())
         self.observer.on_next(event)
-
-    def _discard(self, held: Final | None) -> None:
-        """A reset: set the discarded attempt's usage aside (or note it reported none)."""
-        if held is None or held.usage is None:
-            self.unreported = True
-            return
-        self.discarded = held.usage if self.discarded is None else self.discarded + held.usage
-        self.held = msgspec.structs.replace(held, usage=None)
 
     def on_completed(self) -> None:
         if self.stopped:
             return
-        final = self.held if self.held is not None else Final()
-        usage = final.usage if self.discarded is None else Usage.summed((self.discarded, final.usage))
-        complete = final.usage_complete and final.usage is not None and not self.unreported
-        if usage is not final.usage or complete is not final.usage_complete:
-            final = msgspec.structs.replace(final, usage=usage, usage_complete=complete)
-        self.observer.on_next(final)
+        self.observer.on_next(self.aside.charge(self.pieces.whole()))
         super().on_completed()

@@ -12,7 +12,7 @@ from rxllm.events import ChunkEvent
 from rxllm.sse import SseEvent
 from rxllm.typing import ChunkParser, Dialect
 
-__all__ = ["parse_chunk"]
+__all__ = ["parse_chunk", "truncation_message"]
 
 
 def parse_chunk(dialect: Dialect) -> Callable[[Observable[SseEvent]], Observable[ChunkEvent]]:
@@ -52,7 +52,7 @@ def parse_chunk(dialect: Dialect) -> Callable[[Observable[SseEvent]], Observable
                  t, u, f = TextDelta(text="Hel"), TextDelta(text="lo"), Final(finish_reason="stop")
     """
 
-    truncated = f"the {dialect.name} stream ended before {dialect.end_of_turn}"
+    truncated = truncation_message(dialect)
 
     def link(observer: abc.ObserverBase[ChunkEvent], _scheduler: abc.SchedulerBase | None) -> _ParseChunk:
         return _ParseChunk(observer, dialect.parser(), truncated)
@@ -61,6 +61,11 @@ def parse_chunk(dialect: Dialect) -> Callable[[Observable[SseEvent]], Observable
         return Stage(source, link)
 
     return _parse_chunk
+
+
+def truncation_message(dialect: Dialect) -> str:
+    """What a ``StreamTruncatedError`` says when ``dialect``'s stream ends before its turn is whole."""
+    return f"the {dialect.name} stream ended before {dialect.end_of_turn}"
 
 
 class _ParseChunk(Link[SseEvent, ChunkEvent]):

@@ -25,9 +25,9 @@ What each event gives:
   block's ``signature_delta`` is kept for its ``Reasoning``.
 * A ``tool_use`` block streams as ``ToolCallFragment`` pieces keyed by the block index
   and the tool-use id (the name from ``content_block_start``, then each
-  ``input_json_delta``); its ``content_block_stop`` gives the whole ``ToolCall``
-  (``id`` = ``call_id`` = the tool-use id) with an empty ``internal_call_id``:
-  ``accumulate_tool_calls`` lets it complete the call its fragments opened.
+  ``input_json_delta``); its ``content_block_stop`` is a last fragment with ``end``:
+  ``accumulate_tool_calls`` completes the call there and parses its input (the
+  dialect only passes the pieces on).
 * ``content_block_stop`` of a thinking block -> ``Reasoning`` with the joined text and
   the signature (no id: Anthropic gives thinking blocks none); of a
   ``redacted_thinking`` block -> ``Reasoning`` with empty text and its opaque ``data``
@@ -47,7 +47,6 @@ reports no separate reasoning-token count: ``reasoning_tokens`` stays 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from uuid import uuid4
 
 import msgspec
@@ -60,7 +59,6 @@ from rxllm.events import (
     Reasoning,
     ReasoningDelta,
     TextDelta,
-    ToolCall,
     ToolCallFragment,
     Usage,
 )
@@ -220,7 +218,6 @@ class AnthropicMessagesParser:
             # Only a client tool's input is a tool call; a server tool's (web search) is not.
             if not delta.partial_json or open_block is None or open_block.type != "tool_use":
                 return _NOTHING
-            open_block.parts.append(delta.partial_json)
             return [ToolCallFragment(index=chunk.index, id=open_block.id, arguments=delta.partial_json)]
         if kind == "thinking_delta":
             if not delta.thinking:
@@ -240,16 +237,8 @@ class AnthropicMessagesParser:
         if open_block is None:
             return _NOTHING
         if open_block.type == "tool_use":
-            id = open_block.id or ""
-            return [
-                ToolCall(
-                    id=id,
-                    call_id=id,
-                    internal_call_id="",
-                    name=open_block.name or "",
-                    arguments=_parse_arguments("".join(open_block.parts)),
-                )
-            ]
+            # The call ends with its block: accumulate_tool_calls completes it (and parses its input).
+            return [ToolCallFragment(index=chunk.index, id=open_block.id, end=True)]
         if open_block.type == "thinking":
             return [
                 Reasoning(text="".join(open_block.parts), signature="".join(open_block.signature) or None)
@@ -285,16 +274,6 @@ class AnthropicMessagesParser:
             total_tokens=input_tokens + output_tokens,
             cached_input_tokens=cached,
         )
-
-
-def _parse_arguments(text: str) -> Any:
-    """Tool input as parsed JSON: ``{}`` for none, the raw text when it does not parse."""
-    if not text.strip():
-        return {}
-    try:
-        return msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return text
 
 
 class AnthropicMessagesDialect:

@@ -2,10 +2,14 @@
 
 ::
 
-    attempt = sse_source(POST body) ─► progress_timeout(first_event, idle) ─► parse_chunk(dialect)
-                ─► accumulate_tool_calls() ─► recorded(ledger)    (dedupe_final, keeping a record)
+    attempt = http_events(POST body, decoder=TurnDecoder(dialect))    (first_event and idle kept per piece)
     stream(request) = accounted(attempt ─► retry_turn(policy) ─► total_timeout(total))
                 ─► pause_gate(control)                                (the gate only with pause=...)
+
+``TurnDecoder`` (``rxllm.providers._turn``) is the turn's decoding in one step:
+what ``sse_source``, ``parse_chunk``, ``accumulate_tool_calls`` and
+``dedupe_final`` do, called in one loop per piece read by the task that reads
+the socket, so a turn's events reach the retries with no operator between.
 
 A retry re-subscribes ``attempt``, which sends the request anew with fresh
 parser and accumulator state. With ``midstream_retries=0`` (the default) it
@@ -15,14 +19,12 @@ delivered twice, and each is announced by a ``Retrying`` event. With
 ``n`` times, after a ``StreamReset`` that tells observers to discard what it
 delivered.
 
-``accounted`` and ``recorded`` (``rxllm.providers._accounting``) keep the
-turn's accounts: the usage each discarded attempt reported is added to the
-turn's ``Final``, and the error that ends a turn carries the usage reported so
-far, the request's method and URL and, when the stream was cut, the partial
-response.
+``accounted`` and each attempt's decoder keep the turn's accounts: the usage
+each discarded attempt reported is added to the turn's ``Final``, and the error
+that ends a turn carries the usage reported so far, the request's method and
+URL and, when the stream was cut, the partial response.
 
-The operators that depend only on the provider's settings (``parse_chunk``,
-the retries, the progress timeout without a pause) are made once per provider,
+The retries depend only on the provider's settings: made once per provider,
 not per turn; subscribed, the stages fuse (``rxllm._fusion``).
 
 A provider subclass says where to POST, which headers carry the key, how a
@@ -31,25 +33,24 @@ A provider subclass says where to POST, which headers carry the key, how a
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
-from reactivex import Observable, abc
+from reactivex import Observable
 
 from rxllm import _log, tracing
-from rxllm._http import HttpClient, safe_url
+from rxllm._http import HttpClient, refuse_plain_http, safe_url
+from rxllm._source import http_events
 from rxllm._version import __version__
 from rxllm.control import PauseControl
-from rxllm.errors import InsecureTransportError
-from rxllm.events import AssistantEvent, Final
-from rxllm.operators import accumulate_tool_calls, parse_chunk, pause_gate
-from rxllm.providers._accounting import Ledger, accounted, recorded
+from rxllm.events import AssistantEvent
+from rxllm.operators import pause_gate
+from rxllm.providers._logged import logged
+from rxllm.providers._turn import Accounts, accounted
 from rxllm.request import CompletionRequest
 from rxllm.retry import (
     RETRY_ERROR_TYPES,
@@ -59,8 +60,8 @@ from rxllm.retry import (
     RetryPolicy,
     retry_turn,
 )
-from rxllm.sse import DEFAULT_MAX_EVENT_SIZE, DEFAULT_MAX_RESPONSE_SIZE, sse_source
-from rxllm.timeouts import Timeouts, progress_timeout, total_timeout
+from rxllm.sse import DEFAULT_MAX_EVENT_SIZE, DEFAULT_MAX_RESPONSE_SIZE
+from rxllm.timeouts import Timeouts, total_timeout
 from rxllm.typing import Dialect
 
 __all__ = ["Provider"]
@@ -119,7 +120,7 @@ class Provider:
             midstream_retries=midstream_retries,
         )
         if self._api_key and not allow_insecure_http:
-            _refuse_plain_http(self.base_url)
+            refuse_plain_http(self.base_url)
         self._http = HttpClient(session=session, connect_timeout=self.timeouts.connect)
         self._made_operators: _TurnOperators | None = None
 
@@ -183,10 +184,12 @@ class Provider:
         """
         turn = _Turn(self, _encoder.encode(self.request_body(request)), pause)
         resends = self.retry_policy.midstream_retries > 0
-        events = accounted(turn.build, url=safe_url(self.url), resends=resends)
+        events = accounted(
+            turn.build, self.dialect, self.max_event_size, url=safe_url(self.url), resends=resends
+        )
         if _log.is_enabled():
             # Decided when the turn is built: with logging off, no layer at all.
-            events = events.pipe(_logged(self.model, safe_url(self.url)))
+            events = events.pipe(logged(self.model, safe_url(self.url)))
         traced = tracing.chat_layer(self, request)
         if traced is not None:
             # Decided when the turn is built too: with tracing off, no layer at all.
@@ -239,7 +242,7 @@ class Provider:
 
 
 class _Turn:
-    """What one ``stream(request)`` sends; ``build`` makes a subscription's pipe around its ledger."""
+    """What one ``stream(request)`` sends; ``build`` makes a subscription's pipe around its accounts."""
 
     __slots__ = ("body", "headers", "operators", "pause", "provider")
 
@@ -250,51 +253,35 @@ class _Turn:
         self.operators = provider._turn_operators()
         self.pause = pause
 
-    def build(self, ledger: Ledger) -> Observable[AssistantEvent]:
-        provider, operators, pause = self.provider, self.operators, self.pause
+    def build(self, accounts: Accounts) -> Observable[AssistantEvent]:
+        provider = self.provider
         timeouts = provider.timeouts
-        attempt: Observable[AssistantEvent] = sse_source(
+        attempt: Observable[AssistantEvent] = http_events(
             provider._http,
             provider.url,
             body=self.body,
             headers=self.headers,
-            pause=pause,
-            max_event_size=provider.max_event_size,
+            decoder=accounts.decoder,
+            pause=self.pause,
             max_response_size=provider.max_response_size,
-        ).pipe(
-            operators.progress
-            if pause is None
-            else progress_timeout(timeouts.first_event, timeouts.idle, pause=pause),
-            operators.parse,
-            operators.accumulate,
-            recorded(ledger),  # dedupe_final(), keeping the attempt's record
+            first_event=timeouts.first_event,
+            idle=timeouts.idle,
         )
-        turn = attempt.pipe(operators.retry)
-        return turn if timeouts.total is None else turn.pipe(total_timeout(timeouts.total, pause=pause))
+        turn = attempt.pipe(self.operators.retry)
+        return turn if timeouts.total is None else turn.pipe(total_timeout(timeouts.total, pause=self.pause))
 
 
 class _TurnOperators:
     """The operators of a provider's turns that depend only on its settings, made once, not per turn."""
 
-    __slots__ = ("accumulate", "dialect", "parse", "progress", "retry", "retry_policy", "timeouts")
+    __slots__ = ("retry", "retry_policy")
 
     def __init__(self, provider: Provider) -> None:
-        self.dialect = provider.dialect
-        self.timeouts = provider.timeouts
         self.retry_policy = provider.retry_policy
-        self.progress: Callable[[Observable[Any]], Observable[Any]] = progress_timeout(
-            self.timeouts.first_event, self.timeouts.idle
-        )
-        self.parse = parse_chunk(self.dialect)
-        self.accumulate = accumulate_tool_calls()
         self.retry = retry_turn(self.retry_policy, on_retry=provider._log_retry)
 
     def made_for(self, provider: Provider) -> bool:
-        return (
-            provider.dialect is self.dialect
-            and provider.timeouts is self.timeouts
-            and provider.retry_policy is self.retry_policy
-        )
+        return provider.retry_policy is self.retry_policy
 
 
 class _Secret(str):
@@ -304,57 +291,6 @@ class _Secret(str):
 
     def __repr__(self) -> str:
         return "'<secret>'"
-
-
-def _logged(model: str, url: str) -> Callable[[Observable[AssistantEvent]], Observable[AssistantEvent]]:
-    """Log a turn's start, end (with usage) and failure."""
-
-    def _logged_(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
-        def subscribe(
-            observer: abc.ObserverBase[AssistantEvent],
-            scheduler: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            _log.log("DEBUG", f"streaming {model} from {url}", operation="chat", model=model)
-            final: list[Final] = []
-
-            def on_next(event: AssistantEvent) -> None:
-                if isinstance(event, Final):
-                    final.append(event)
-                observer.on_next(event)
-
-            def on_error(error: Exception) -> None:
-                _log.log(
-                    "DEBUG",
-                    f"{model} stream failed: {type(error).__name__}",
-                    operation="chat",
-                    model=model,
-                    fields={"error.type": type(error).__name__},
-                )
-                observer.on_error(error)
-
-            def on_completed() -> None:
-                end = final[-1] if final else Final()
-                usage = end.usage
-                _log.log(
-                    "DEBUG",
-                    f"{model} turn complete ({end.finish_reason})",
-                    operation="chat",
-                    model=model,
-                    input_tokens=usage.input_tokens if usage is not None else None,
-                    output_tokens=usage.output_tokens if usage is not None else None,
-                    fields={
-                        "gen_ai.response.id": end.response_id,
-                        "gen_ai.response.model": end.model,
-                        "gen_ai.response.finish_reasons": [end.finish_reason] if end.finish_reason else [],
-                    },
-                )
-                observer.on_completed()
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return _logged_
 
 
 def add_common_options(
@@ -370,22 +306,3 @@ def add_common_options(
     if request.params:
         body.update(request.params)
     return body
-
-
-def _refuse_plain_http(base_url: str) -> None:
-    parts = urlsplit(base_url)
-    if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
-        return
-    raise InsecureTransportError(
-        f"refusing to send an API key over plain HTTP to {parts.hostname}: use https, "
-        "or pass allow_insecure_http=True if this network is trusted"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -20,13 +20,11 @@ What each event gives:
 * ``response.output_text.delta`` -> ``TextDelta``; ``response.refusal.delta`` ->
   ``TextDelta`` too, and the turn's finish reason becomes ``"refusal"``.
 * A function call streams as ``ToolCallFragment`` pieces keyed by the item
-  (``index`` = ``output_index``, ``id`` = the item id): the name from
-  ``output_item.added``, then each ``function_call_arguments.delta``. Its
-  ``output_item.done`` gives the whole ``ToolCall`` (``id`` = the item id, ``call_id``
-  = the ``call_id`` that pairs it with its output, the arguments as the server
-  finished them) with an empty ``internal_call_id``: ``accumulate_tool_calls`` lets
-  it complete the call the fragments opened, so UIs still see ``ToolCallDelta``
-  progress and the call is reported exactly once.
+  (``index`` = ``output_index``, ``id`` = the item id, ``call_id`` = the id that
+  pairs it with its output): the name from ``output_item.added``, then each
+  ``function_call_arguments.delta``; its ``output_item.done`` is a last fragment
+  with ``end``, so ``accumulate_tool_calls`` completes the call there (and parses
+  its arguments: the dialect only passes the pieces on).
 * ``response.reasoning_summary_text.delta`` (and ``response.reasoning_text.delta``,
   raw reasoning from open-weight models) -> ``ReasoningDelta`` with the item id;
   the reasoning item's ``output_item.done`` -> a ``Reasoning`` with the same id and
@@ -46,7 +44,6 @@ What each event gives:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from uuid import uuid4
 
 import msgspec
@@ -59,7 +56,6 @@ from rxllm.events import (
     Reasoning,
     ReasoningDelta,
     TextDelta,
-    ToolCall,
     ToolCallFragment,
     Usage,
 )
@@ -177,13 +173,14 @@ _SILENT = frozenset(
 class OpenAIResponsesParser:
     """Decoding state of one Responses stream (see ``rxllm.typing.ChunkParser``)."""
 
-    __slots__ = ("done", "finished", "_refused", "_call_ids", "_summary_parts")
+    __slots__ = ("done", "finished", "_argued", "_call_ids", "_refused", "_summary_parts")
 
     def __init__(self) -> None:
         self.done = False
         self.finished = False
         self._refused = False
         self._call_ids: dict[int, str] = {}
+        self._argued: set[str] = set()  # calls whose arguments came as fragments
         self._summary_parts: dict[str, int] = {}
 
     def feed(self, event: str, data: str) -> Sequence[ChunkEvent]:
@@ -224,9 +221,15 @@ class OpenAIResponsesParser:
         id = _call_item_id(item) or _minted_id()
         if chunk.output_index is not None:
             self._call_ids[chunk.output_index] = id
+        if item.arguments:
+            self._argued.add(id)
         return [
             ToolCallFragment(
-                index=chunk.output_index, id=id, name=item.name or None, arguments=item.arguments or ""
+                index=chunk.output_index,
+                id=id,
+                name=item.name or None,
+                arguments=item.arguments or "",
+                call_id=item.call_id or None,
             )
         ]
 
@@ -236,6 +239,8 @@ class OpenAIResponsesParser:
         id = chunk.item_id or (
             self._call_ids.get(chunk.output_index) if chunk.output_index is not None else None
         )
+        if id is not None:
+            self._argued.add(id)
         return [ToolCallFragment(index=chunk.output_index, id=id, arguments=chunk.delta)]
 
     def _reasoning_delta(self, chunk: _Event) -> Sequence[ChunkEvent]:
@@ -259,13 +264,17 @@ class OpenAIResponsesParser:
         if item.type == "function_call":
             known = self._call_ids.get(chunk.output_index) if chunk.output_index is not None else None
             id = _call_item_id(item) or known or _minted_id()
+            # The call ends here. Its arguments came as fragments; only a server that streamed none
+            # has them on this item alone, and then they are this last fragment's.
+            arguments = "" if id in self._argued else item.arguments or ""
             return [
-                ToolCall(
+                ToolCallFragment(
+                    index=chunk.output_index,
                     id=id,
-                    call_id=item.call_id or id,
-                    internal_call_id="",
-                    name=item.name or "",
-                    arguments=_parse_arguments(item.arguments or ""),
+                    name=item.name or None,
+                    arguments=arguments,
+                    call_id=item.call_id or None,
+                    end=True,
                 )
             ]
         if item.type == "reasoning":
@@ -329,16 +338,6 @@ def _minted_id() -> str:
     # A server that gives a call neither an item id nor a call_id: a unique one is minted, so two
     # calls of the same function never collide.
     return "fc_" + uuid4().hex
-
-
-def _parse_arguments(text: str) -> Any:
-    """Tool arguments as parsed JSON: ``{}`` for none, the raw text when it does not parse."""
-    if not text.strip():
-        return {}
-    try:
-        return msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return text
 
 
 def _usage(usage: _Usage) -> Usage:

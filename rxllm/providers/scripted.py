@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, TypeAlias, cast
@@ -37,19 +37,20 @@ import reactivex
 from aiohttp import web
 from reactivex import Observable, abc
 
+from rxllm._source import decoded
 from rxllm.control import PauseControl
 from rxllm.errors import RxLLMError
 from rxllm.events import AssistantEvent, Event, Final, ToolCall, Usage
-from rxllm.operators import accumulate_tool_calls, parse_chunk, pause_gate
-from rxllm.providers._accounting import Ledger, accounted, recorded
+from rxllm.operators import pause_gate
 from rxllm.providers._anthropic_messages import AnthropicMessagesDialect
 from rxllm.providers._base import Provider
 from rxllm.providers._openai_chat import OpenAIChatDialect
 from rxllm.providers._openai_responses import OpenAIResponsesDialect
+from rxllm.providers._turn import Accounts, accounted
 from rxllm.providers.anthropic import AnthropicMessages
 from rxllm.providers.openai import OpenAIChat, OpenAIResponses
 from rxllm.request import CompletionRequest
-from rxllm.sse import SseDecoder, SseEvent
+from rxllm.sse import DEFAULT_MAX_EVENT_SIZE
 from rxllm.typing import Dialect
 
 __all__ = [
@@ -449,24 +450,10 @@ def replay_sse(pieces: Sequence[bytes], dialect: Dialect) -> Observable[Assistan
     and a ``StreamTruncatedError`` the ``partial`` response.
     """
 
-    def subscribe(
-        observer: abc.ObserverBase[SseEvent], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        decoder = SseDecoder()
+    def turn(accounts: Accounts) -> Observable[AssistantEvent]:
+        return reactivex.from_iterable(pieces).pipe(decoded(accounts.decoder))
 
-        def decoded() -> Iterator[SseEvent]:
-            for piece in pieces:
-                yield from decoder.feed(piece)
-            yield from decoder.finish()
-
-        return reactivex.from_iterable(decoded()).subscribe(observer, scheduler=scheduler)
-
-    source: Observable[SseEvent] = Observable(subscribe)
-
-    def turn(ledger: Ledger) -> Observable[AssistantEvent]:
-        return source.pipe(parse_chunk(dialect), accumulate_tool_calls(), recorded(ledger))
-
-    return accounted(turn)
+    return accounted(turn, dialect, DEFAULT_MAX_EVENT_SIZE)
 
 
 # -- the loopback server ----------------------------------------------------------------

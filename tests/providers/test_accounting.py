@@ -1,26 +1,28 @@
 """A turn's accounts: usage charged to its Final and to its error, partial responses, requests named.
 
-Marble tests of ``recorded`` (``dedupe_final`` keeping a record) and ``accounted`` around the real
-``retry_turn``, then the same end to end against a fault server.
+Marble tests of ``TurnDecoder`` (the turn's decoding, ``dedupe_final`` included, keeping a record) and
+``accounted`` around the real ``retry_turn``, then the same end to end against a fault server. The marble
+attempts are SSE bytes of a test dialect whose each event is one of the values below, by name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import reactivex
 from conftest import collect_events
 from fault_server import StartFaultServer, Step, fault_server
 from reactivex import Observable
-from reactivex import operators as ops
 from reactivex.notification import OnError
 from reactivex.testing.marbles import marbles_testing
 from reactivex.testing.recorded import Recorded
 
+from rxllm._source import decoded
 from rxllm.errors import ProviderError, StreamTimeoutError, StreamTruncatedError
 from rxllm.events import (
     AssistantEvent,
+    ChunkEvent,
     Final,
     Reasoning,
     ReasoningDelta,
@@ -32,11 +34,12 @@ from rxllm.events import (
     Usage,
 )
 from rxllm.messages import Message
-from rxllm.providers._accounting import TEXT_CHUNK, Ledger, accounted, compact, recorded
+from rxllm.providers._turn import TEXT_CHUNK, Accounts, TurnDecoder, accounted
 from rxllm.providers.anthropic import AnthropicMessages
 from rxllm.request import CompletionRequest
 from rxllm.response import CompletionResponse, ResponseBuilder
 from rxllm.retry import Backoff, RetryPolicy, retry_turn
+from rxllm.sse import DEFAULT_MAX_EVENT_SIZE
 from rxllm.testing import Turn, sse_bytes
 from rxllm.timeouts import Timeouts, total_timeout
 
@@ -61,21 +64,58 @@ def busy() -> ProviderError:
     return ProviderError("busy", status=503)
 
 
+CALL = ToolCall(id="c1", call_id="c1", internal_call_id="rx_1", name="clock", arguments={})
+EVENTS: dict[str, ChunkEvent] = {
+    "a": a,
+    "u": u,
+    "g": g,
+    "c": CALL,
+    "s": Final(finish_reason="tool_calls"),
+    "f": Final(finish_reason="stop", response_id="r1"),
+}
+
+
+class NamedEvents:
+    """A test dialect: each SSE event's data names its one event in ``EVENTS``; any end is whole."""
+
+    name = "test"
+    end_of_turn = "its end"
+
+    def parser(self) -> NamedParser:
+        return NamedParser()
+
+
+class NamedParser:
+    done = False
+    finished = True
+
+    def feed(self, event: str, data: str) -> Sequence[ChunkEvent]:
+        return [EVENTS[data]]
+
+
+DIALECT = NamedEvents()
+values: dict[str | float, object] = {name: f"data: {name}\n\n".encode() for name in EVENTS}
+"""The marble attempts' values: SSE bytes of one event each."""
 RESENDING = RetryPolicy(midstream_retries=1, backoff=Backoff(initial=2, jitter=0))
-values: dict[str | float, object] = {"a": a, "u": u, "g": g}
+
+
+def accounted_turn(
+    build: Any, *, url: str | None = None, resends: bool = False
+) -> Observable[AssistantEvent]:
+    return accounted(build, DIALECT, DEFAULT_MAX_EVENT_SIZE, url=url, resends=resends)
 
 
 def turn(
-    *attempts: Observable[AssistantEvent], policy: RetryPolicy = RESENDING, total: float | None = None
+    *attempts: Observable[bytes], policy: RetryPolicy = RESENDING, total: float | None = None
 ) -> Observable[AssistantEvent]:
-    """A provider's turn over scripted attempts: recorded, deduplicated, retried, time-limited, accounted."""
+    """A provider's turn over scripted attempts: decoded, deduplicated, retried, time-limited, accounted."""
 
-    def build(ledger: Ledger) -> Observable[AssistantEvent]:
-        made: Iterator[Observable[AssistantEvent]] = iter(attempts)
-        source: Observable[AssistantEvent] = reactivex.defer(lambda _: next(made))
-        return source.pipe(recorded(ledger), retry_turn(policy), total_timeout(total))
+    def build(accounts: Accounts) -> Observable[AssistantEvent]:
+        made: Iterator[Observable[bytes]] = iter(attempts)
+        source: Observable[bytes] = reactivex.defer(lambda _: next(made))
+        return source.pipe(decoded(accounts.decoder), retry_turn(policy), total_timeout(total))
 
-    return accounted(build, url="https://api.example/v1/messages", resends=policy.midstream_retries > 0)
+    return accounted_turn(build, url="https://api.example/v1/messages", resends=policy.midstream_retries > 0)
 
 
 def error_of(records: list[Recorded[Any]]) -> Exception:
@@ -87,7 +127,7 @@ def error_of(records: list[Recorded[Any]]) -> Exception:
 def test_a_discarded_attempts_usage_is_charged_to_the_final() -> None:
     charged = Final(usage=U1 + U2, finish_reason="stop", response_id="r2", model="m", usage_complete=True)
     local: dict[str | float, object] = {
-        **values,
+        "a": a,
         "R": StreamReset(attempt=2, reason="connection lost mid-stream"),
         "h": charged,
     }
@@ -100,7 +140,7 @@ def test_a_discarded_attempts_usage_is_charged_to_the_final() -> None:
 def test_a_discarded_attempt_without_usage_leaves_the_final_incomplete() -> None:
     short = Final(usage=U2, finish_reason="stop", response_id="r2", model="m", usage_complete=False)
     local: dict[str | float, object] = {
-        **values,
+        "a": a,
         "R": StreamReset(attempt=2, reason="connection lost mid-stream"),
         "k": short,
     }
@@ -112,7 +152,8 @@ def test_a_discarded_attempt_without_usage_leaves_the_final_incomplete() -> None
 def test_an_attempt_retried_before_its_first_event_is_not_counted() -> None:
     # The server refused it (503 after a usage report, before any content): not billed, as without resends.
     local: dict[str | float, object] = {
-        **values,
+        "a": a,
+        "g": g,
         "w": Retrying(attempt=2, delay=2.0, reason="HTTP 503", status=503),
     }
     with marbles_testing() as (start, cold, _hot, exp):
@@ -122,10 +163,7 @@ def test_an_attempt_retried_before_its_first_event_is_not_counted() -> None:
 
 def test_a_time_limit_during_a_retrys_wait_counts_nothing_of_the_retried_attempt() -> None:
     # 503 after a usage report at 3, the retry waits 2; the total limit of 4 ends the turn during the wait.
-    local: dict[str | float, object] = {
-        **values,
-        "w": Retrying(attempt=2, delay=2.0, reason="HTTP 503", status=503),
-    }
+    local: dict[str | float, object] = {"w": Retrying(attempt=2, delay=2.0, reason="HTTP 503", status=503)}
     with marbles_testing() as (start, cold, _hot, exp):
         result = start(turn(cold("-u-#", values, busy()), cold("-a-g-|", values, None), total=4))
         assert result[:1] == exp("---w", local, None)
@@ -153,16 +191,15 @@ def test_the_error_that_ends_a_turn_carries_every_attempts_usage_and_names_the_r
 
 
 def test_a_cut_attempts_error_holds_the_partial_response() -> None:
-    call = ToolCall(id="c1", call_id="c1", internal_call_id="rx_1", name="clock", arguments={})
     cut = StreamTruncatedError("the stream ended before its end marker")
-    local: dict[str | float, object] = {**values, "c": call, "s": Final(finish_reason="tool_calls")}
+    local: dict[str | float, object] = {"a": a, "c": CALL}
     with marbles_testing() as (start, cold, _hot, exp):
-        result = start(turn(cold("-a-c-s-u-#", local, cut), policy=RetryPolicy()))
+        result = start(turn(cold("-a-c-s-u-#", values, cut), policy=RetryPolicy()))
         assert result[:2] == exp("-a-c", local, None)
     assert error_of(result) is cut
     assert cut.partial == CompletionResponse(
         text="Hel",
-        tool_calls=(call,),
+        tool_calls=(CALL,),
         usage=U1,
         finish_reason="tool_calls",
         response_id="r1",
@@ -225,9 +262,9 @@ def folded(events: list[AssistantEvent]) -> CompletionResponse:
     return builder.build()
 
 
-def test_compacting_keeps_what_the_record_folds_into() -> None:
+def test_a_cut_attempts_partial_is_what_its_events_fold_into() -> None:
     call = ToolCall(id="c1", call_id="c1", internal_call_id="rx_1", name="clock", arguments={"tz": "UTC"})
-    events: list[AssistantEvent] = [
+    events: list[Any] = [
         ReasoningDelta(text="Let ", id="rs_1"),
         ReasoningDelta(text="me think.", id="rs_1"),
         ReasoningDelta(text="Other block.", id="rs_2"),
@@ -242,50 +279,43 @@ def test_compacting_keeps_what_the_record_folds_into() -> None:
         Final(usage=U1),
         Final(finish_reason="tool_calls"),
     ]
-    whole = folded(events)
-    compacted = list(events)
-    compact(compacted)
-    assert compacted == [
-        ReasoningDelta(text="Let me think.", id="rs_1"),
-        ReasoningDelta(text="Other block.", id="rs_2"),
-        Reasoning(text="Other block, whole.", id="rs_2"),
-        TextDelta(text="It is noon in UTC."),
-        call,
-        Final(usage=U1),
-        Final(finish_reason="tool_calls"),
-    ]
-    assert folded(compacted) == whole
-
-
-def test_a_long_cut_stream_holds_its_text_compacted_and_whole() -> None:
-    words = [f"w{n} " for n in range(1000)]
+    EVENTS.update({f"e{n}": event for n, event in enumerate(events)})
     cut = StreamTruncatedError("the stream ended before its end marker")
+    decoder = TurnDecoder(DIALECT, DEFAULT_MAX_EVENT_SIZE)
+    for n in range(len(events)):
+        decoder.feed(f"data: e{n}\n\n".encode())
+    decoder.failed(cut)
+    merged = Final(usage=U1, finish_reason="tool_calls")
+    assert cut.partial == folded([*events[:-2], merged])
+    assert cut.partial.text == "It is noon in UTC." and cut.partial.tool_calls == (call,)
+    assert cut.usage == U1
+
+
+def test_a_long_cut_stream_holds_its_text_joined_and_whole() -> None:
+    words = [f"w{n} " for n in range(1000)]
+    EVENTS.update({f"t{n}": TextDelta(text=word) for n, word in enumerate(words)})
+    cut = StreamTruncatedError("the stream ended before its end marker")
+    decoder = TurnDecoder(DIALECT, DEFAULT_MAX_EVENT_SIZE)
     held: list[int] = []
-
-    def build(ledger: Ledger) -> Observable[AssistantEvent]:
-        def watch(_event: AssistantEvent) -> None:
-            held.append(len(ledger.events) + len(ledger.text) + len(ledger.chunks))
-
-        source: Observable[AssistantEvent] = reactivex.concat(
-            reactivex.from_iterable([TextDelta(text=word) for word in words]), reactivex.throw(cut)
-        )
-        return source.pipe(ops.do_action(on_next=watch), recorded(ledger))
-
-    seen: list[Any] = []
-    accounted(build).subscribe(seen.append, seen.append)
-    assert seen[-1] is cut
+    for n in range(len(words)):
+        decoder.feed(f"data: t{n}\n\n".encode())
+        held.append(len(decoder._text) + len(decoder._chunks))
+    decoder.failed(cut)
     assert cut.partial == CompletionResponse(text="".join(words))
-    # Pieces are joined TEXT_CHUNK at a time: 1,000 of them are held as 62 strings and a few pieces.
+    # Pieces are joined TEXT_CHUNK at a time: 1,000 of them are held as 15 strings and a few pieces.
     assert max(held) < TEXT_CHUNK + 1000 // TEXT_CHUNK, "the record holds strings joined, not the events"
 
 
-def test_recorded_is_dedupe_final_keeping_a_record() -> None:
-    f = Final(finish_reason="stop", response_id="r1")
+def test_the_turn_decoder_is_dedupe_final_keeping_a_record() -> None:
     merged = Final(usage=U2, finish_reason="stop", response_id="r2", model="m")
-    local: dict[str | float, object] = {**values, "f": f, "h": merged, "z": Final(usage_complete=False)}
+    local: dict[str | float, object] = {"a": a, "h": merged, "z": Final(usage_complete=False)}
+
+    def attempt(marbles: str) -> Any:
+        return lambda accounts: cold(marbles, values, None).pipe(decoded(accounts.decoder))
+
     with marbles_testing() as (start, cold, _hot, exp):
-        result = start(accounted(lambda ledger: cold("-a-f-g-|", local, None).pipe(recorded(ledger))))
+        result = start(accounted_turn(attempt("-a-f-g-|")))
         assert result == exp("-a-----(h,|)", local, None)
     with marbles_testing() as (start, cold, _hot, exp):
-        result = start(accounted(lambda ledger: cold("-a-|", local, None).pipe(recorded(ledger))))
+        result = start(accounted_turn(attempt("-a-|")))
         assert result == exp("-a-(z,|)", local, None)

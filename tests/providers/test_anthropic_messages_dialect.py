@@ -23,6 +23,7 @@ from rxllm.errors import (
     RateLimitError,
 )
 from rxllm.events import (
+    AssistantEvent,
     ChunkEvent,
     Final,
     Reasoning,
@@ -32,6 +33,7 @@ from rxllm.events import (
     ToolCallFragment,
     Usage,
 )
+from rxllm.operators._accumulate_tool_calls import _ToolCalls
 from rxllm.providers._anthropic_messages import AnthropicMessagesDialect, AnthropicMessagesParser
 
 MSG = "msg_01XFDUDYJgAACzvnptvVoYEL"
@@ -80,6 +82,12 @@ def message_delta(stop_reason: str, output_tokens: int) -> str:
 
 MESSAGE_STOP = data("message_stop")
 PING = data("ping")
+
+
+def accumulated(events: Iterable[ChunkEvent]) -> list[AssistantEvent]:
+    """The events as ``accumulate_tool_calls`` makes them (its step class, without a stream)."""
+    calls = _ToolCalls()
+    return [out for event in events for out in calls.feed(event)]
 
 
 def feed_all(lines: Iterable[str], parser: AnthropicMessagesParser | None = None) -> list[ChunkEvent]:
@@ -152,7 +160,7 @@ def test_usage_split_over_message_start_and_message_delta() -> None:
     )
 
 
-def test_tool_use_fragments_then_the_whole_call_at_block_stop() -> None:
+def test_tool_use_fragments_end_at_block_stop_and_accumulate_into_the_call() -> None:
     lines = [
         block_start(1, type="tool_use", id="toolu_01", name="get_weather", input={}),
         block_delta(1, type="input_json_delta", partial_json=""),
@@ -162,19 +170,33 @@ def test_tool_use_fragments_then_the_whole_call_at_block_stop() -> None:
         message_delta("tool_use", 89),
     ]
     events = feed_all(lines)
+    # Fragments only: the dialect passes the input on; accumulate_tool_calls joins and parses it.
     assert events[:-1] == [
         ToolCallFragment(index=1, id="toolu_01", name="get_weather"),
         ToolCallFragment(index=1, id="toolu_01", arguments='{"location": "San Fra'),
         ToolCallFragment(index=1, id="toolu_01", arguments='ncisco, CA"}'),
-        ToolCall(
-            id="toolu_01",
-            call_id="toolu_01",
-            internal_call_id="",
-            name="get_weather",
-            arguments={"location": "San Francisco, CA"},
-        ),
+        ToolCallFragment(index=1, id="toolu_01", end=True),
     ]
     assert isinstance(events[-1], Final) and events[-1].finish_reason == "tool_use"
+    (call,) = [event for event in accumulated(events) if isinstance(event, ToolCall)]
+    assert (call.id, call.call_id, call.name, call.arguments) == (
+        "toolu_01",
+        "toolu_01",
+        "get_weather",
+        {"location": "San Francisco, CA"},
+    )
+
+
+def test_the_call_completes_at_its_block_stop_not_at_the_turns_end() -> None:
+    lines = [
+        block_start(0, type="tool_use", id="toolu_01", name="a", input={}),
+        block_delta(0, type="input_json_delta", partial_json="{}"),
+        block_stop(0),
+        block_start(1, type="text", text=""),
+        block_delta(1, type="text_delta", text="after"),
+    ]
+    kinds = [type(event).__name__ for event in accumulated(feed_all(lines))]
+    assert kinds == ["ToolCallDelta", "ToolCallDelta", "ToolCall", "TextDelta"]
 
 
 def test_zero_argument_tool_gets_an_empty_object() -> None:
@@ -183,8 +205,8 @@ def test_zero_argument_tool_gets_an_empty_object() -> None:
         block_delta(0, type="input_json_delta", partial_json=""),
         block_stop(0),
     ]
-    *_, call = feed_all(lines)
-    assert call == ToolCall(id="toolu_02", call_id="toolu_02", internal_call_id="", name="now", arguments={})
+    (call,) = [event for event in accumulated(feed_all(lines)) if isinstance(event, ToolCall)]
+    assert (call.id, call.call_id, call.name, call.arguments) == ("toolu_02", "toolu_02", "now", {})
 
 
 def test_a_tool_use_without_an_id_gets_a_unique_one() -> None:
@@ -194,12 +216,15 @@ def test_a_tool_use_without_an_id_gets_a_unique_one() -> None:
         block_stop(0),
         block_stop(1),
     ]
-    first, second, call_a, call_b = feed_all(lines)
+    first, second, end_a, end_b = feed_all(lines)
     assert isinstance(first, ToolCallFragment) and isinstance(second, ToolCallFragment)
     assert first.id is not None and re.fullmatch(r"toolu_[0-9a-f]{32}", first.id)
     assert first.id != second.id
-    assert isinstance(call_a, ToolCall) and isinstance(call_b, ToolCall)
-    assert (call_a.id, call_b.id) == (first.id, second.id)
+    assert isinstance(end_a, ToolCallFragment) and isinstance(end_b, ToolCallFragment)
+    assert (end_a.id, end_a.end, end_b.id, end_b.end) == (first.id, True, second.id, True)
+    calls = [event for event in accumulated(feed_all(lines)) if isinstance(event, ToolCall)]
+    assert [call.id for call in calls] == [call.call_id for call in calls]
+    assert len({call.id for call in calls}) == 2
 
 
 def test_thinking_deltas_then_reasoning_with_the_signature() -> None:

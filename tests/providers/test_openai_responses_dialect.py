@@ -27,6 +27,7 @@ from rxllm.events import (
     ToolCallFragment,
     Usage,
 )
+from rxllm.operators._accumulate_tool_calls import _ToolCalls
 from rxllm.providers._openai_responses import OpenAIResponsesDialect, OpenAIResponsesParser
 
 RESP = "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b"
@@ -87,6 +88,12 @@ def call_item(id: str | None, call_id: str | None, name: str, arguments: str, st
     if call_id is not None:
         item["call_id"] = call_id
     return item
+
+
+def calls_of(events: Iterable[ChunkEvent]) -> list[ToolCall]:
+    """The calls ``accumulate_tool_calls`` makes of the events (its step class, without a stream)."""
+    calls = _ToolCalls()
+    return [out for event in events for out in calls.feed(event) if isinstance(out, ToolCall)]
 
 
 def feed_all(lines: Iterable[str], parser: OpenAIResponsesParser | None = None) -> list[ChunkEvent]:
@@ -173,12 +180,16 @@ def test_function_call_fragments_keyed_by_item_then_the_whole_call() -> None:
             item=call_item("fc_1", "call_1", "add", '{"a":2}', "completed"),
         ),
     ]
-    assert feed_all(lines) == [
-        ToolCallFragment(index=1, id="fc_1", name="add"),
+    events = feed_all(lines)
+    # Fragments only, the last one ending the call: accumulate_tool_calls joins and parses.
+    assert events == [
+        ToolCallFragment(index=1, id="fc_1", name="add", call_id="call_1"),
         ToolCallFragment(index=1, id="fc_1", arguments='{"a":'),
         ToolCallFragment(index=1, id="fc_1", arguments="2}"),
-        ToolCall(id="fc_1", call_id="call_1", internal_call_id="", name="add", arguments={"a": 2}),
+        ToolCallFragment(index=1, id="fc_1", name="add", call_id="call_1", end=True),
     ]
+    (call,) = calls_of(events)
+    assert (call.id, call.call_id, call.name, call.arguments) == ("fc_1", "call_1", "add", {"a": 2})
 
 
 def test_call_id_not_the_item_id_pairs_the_call_with_its_output() -> None:
@@ -186,8 +197,7 @@ def test_call_id_not_the_item_id_pairs_the_call_with_its_output() -> None:
     done = event(
         "response.output_item.done", output_index=0, item=call_item("fc_9", "call_9", "ping", "", "completed")
     )
-    (call,) = feed_all([done])
-    assert isinstance(call, ToolCall)
+    (call,) = calls_of(feed_all([done]))
     assert (call.id, call.call_id, call.arguments) == ("fc_9", "call_9", {})
 
 
@@ -205,11 +215,14 @@ def test_a_call_without_an_item_id_is_keyed_by_its_call_id() -> None:
             item=call_item(None, "call_7", "ping", "{}", "completed"),
         ),
     ]
-    assert feed_all(lines) == [
-        ToolCallFragment(index=0, id="call_7", name="ping"),
+    events = feed_all(lines)
+    assert events == [
+        ToolCallFragment(index=0, id="call_7", name="ping", call_id="call_7"),
         ToolCallFragment(index=0, id="call_7", arguments="{}"),
-        ToolCall(id="call_7", call_id="call_7", internal_call_id="", name="ping", arguments={}),
+        ToolCallFragment(index=0, id="call_7", name="ping", call_id="call_7", end=True),
     ]
+    (call,) = calls_of(events)
+    assert (call.id, call.call_id, call.name, call.arguments) == ("call_7", "call_7", "ping", {})
 
 
 def test_a_server_that_mints_no_call_id_gets_a_unique_one_per_call() -> None:
@@ -231,9 +244,10 @@ def test_a_server_that_mints_no_call_id_gets_a_unique_one_per_call() -> None:
             "response.output_item.done", output_index=1, item=call_item(None, None, "ping", "{}", "completed")
         ),
     ]
-    first, second, call_a, call_b = feed_all(lines)
+    events = feed_all(lines)
+    first, second, _end_a, _end_b = events
+    call_a, call_b = calls_of(events)
     assert isinstance(first, ToolCallFragment) and isinstance(second, ToolCallFragment)
-    assert isinstance(call_a, ToolCall) and isinstance(call_b, ToolCall)
     assert first.id is not None and re.fullmatch(r"fc_[0-9a-f]{32}", first.id)
     assert first.id != second.id
     assert (call_a.id, call_a.call_id, call_b.id, call_b.call_id) == (
@@ -250,8 +264,8 @@ def test_arguments_that_do_not_parse_are_kept_as_the_raw_string() -> None:
         output_index=0,
         item=call_item("fc_1", "call_1", "f", '{"a":', "completed"),
     )
-    (call,) = feed_all([done])
-    assert isinstance(call, ToolCall) and call.arguments == '{"a":'
+    (call,) = calls_of(feed_all([done]))
+    assert call.arguments == '{"a":'
 
 
 def test_reasoning_summary_deltas_then_the_completed_block_with_encrypted_content() -> None:
