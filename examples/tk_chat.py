@@ -24,6 +24,15 @@ output=Contact)``): a panel beside the transcript shows the contact card as its
 fields fill in, from each ``PartialOutput``, and says "valid" when ``Output``
 brings the checked value (offline, a scripted server streams the card's JSON a
 few characters at a time).
+
+A tool made with ``@tool(needs_approval=...)`` does not run until the person
+answers: each ``ToolApprovalRequest`` opens a "Run this tool?" dialog
+(``ApprovalDialog``) showing the call's arguments as JSON, which can be edited.
+Approve runs the call (with the edited arguments, if they were changed: they are
+checked against the tool, and the dialog says what does not fit), Deny sends
+the reason typed (or "The user denied this call.") to the model as the call's
+result; closing the dialog denies it too. Cancel closes the open dialogs with
+the run. ``--approve-tools`` makes the offline demo's calculator and clock ask.
 """
 
 from __future__ import annotations
@@ -42,6 +51,8 @@ from reactivex.scheduler.mainloop import TkinterScheduler
 
 from rxllm import (
     Agent,
+    ApprovalError,
+    Approvals,
     Final,
     FinalResponse,
     Message,
@@ -52,6 +63,8 @@ from rxllm import (
     Retrying,
     StreamReset,
     TextDelta,
+    Tool,
+    ToolApprovalRequest,
     ToolCall,
     ToolResult,
 )
@@ -133,6 +146,8 @@ class ChatApp:
         self.control: PauseControl | None = None
         self.subscription = SerialDisposable()
         self.streaming = False
+        self.approvals = Approvals()  # one control serves every answer's calls
+        self.dialogs: dict[str, ApprovalDialog] = {}  # internal_call_id -> its open dialog
 
         root.title("rxllm chat")
         self.text = tk.Text(root, wrap="word", height=20, width=72)
@@ -178,9 +193,9 @@ class ChatApp:
         self._append("assistant: ", "you")
         self._turn_starts()
         self.control = PauseControl()
-        events = self.agent.stream_prompt(prompt, history=self.history, pause=self.control).pipe(
-            ops.observe_on(self.scheduler)
-        )
+        events = self.agent.stream_prompt(
+            prompt, history=self.history, pause=self.control, approvals=self.approvals
+        ).pipe(ops.observe_on(self.scheduler))
         self._streaming(True)
         self.status.set("streaming…")
 
@@ -208,6 +223,7 @@ class ChatApp:
             return
         self.subscription.dispose()
         self.subscription = SerialDisposable()
+        self._close_dialogs()
         self._append("\n[cancelled]\n", "tool")
         self._streaming(False)
         self.status.set("cancelled")
@@ -223,6 +239,10 @@ class ChatApp:
             self._append(event.text, "reasoning")
         elif isinstance(event, ToolCall):
             self._append(f"\n[tool call] {event.name} {event.arguments}\n", "tool")
+        elif isinstance(event, ToolApprovalRequest):
+            self._append(f"[approval needed] {event.name}\n", "note")
+            self.dialogs[event.internal_call_id] = ApprovalDialog(self, event)
+            self.status.set("waiting for approval…")
         elif isinstance(event, ToolResult):
             self._append(f"[result] {event.content}\n", "tool")
             self._turn_starts()
@@ -250,6 +270,7 @@ class ChatApp:
         if not self.streaming:
             return
         info = ErrorInfo.from_exception(error)
+        self._close_dialogs()
         self._append(f"\n[error] {info.error_type}: {info.message}\n", "tool")
         self._streaming(False)
         status = f"error: HTTP {info.status}" if info.status is not None else "error"
@@ -260,6 +281,7 @@ class ChatApp:
     def _on_done(self) -> None:
         if not self.streaming:
             return
+        self._close_dialogs()
         self._append("\n")
         self._streaming(False)
 
@@ -268,6 +290,19 @@ class ChatApp:
         self.send_button.configure(state="disabled" if on else "normal")
         self.pause_button.configure(state="normal" if on else "disabled", text="Pause")
         self.cancel_button.configure(state="normal" if on else "disabled")
+
+    def answered(self, request: ToolApprovalRequest, note: str) -> None:
+        """A dialog took its answer: note it in the transcript; the dialog has closed."""
+        self.dialogs.pop(request.internal_call_id, None)
+        self._append(f"[{note}] {request.name}\n", "note")
+        if not self.dialogs and self.streaming:
+            self.status.set("streaming…")
+
+    def _close_dialogs(self) -> None:
+        """The run ended (or was cancelled): its questions are over."""
+        for dialog in list(self.dialogs.values()):
+            dialog.destroy()
+        self.dialogs.clear()
 
     def _show_form(self, value: Any, state: str) -> None:
         if self.form is None:
@@ -285,6 +320,80 @@ class ChatApp:
     def _append(self, text: str, tag: str | None = None) -> None:
         self.text.insert("end", text, () if tag is None else (tag,))
         self.text.see("end")
+
+
+class ApprovalDialog(tk.Toplevel):
+    """ "Run this tool?": a call's arguments as editable JSON, a reason to deny with, Approve and Deny.
+
+    The answer goes through the app's ``Approvals`` (any thread may answer; this
+    is Tk's). Edited arguments that are not a JSON object, or do not fit the
+    tool (``ApprovalError``), are shown in the dialog, which stays open.
+    """
+
+    DENIED = "The user denied this call."
+    CLOSED = "The user closed the approval dialog without running the call."
+
+    def __init__(self, app: ChatApp, request: ToolApprovalRequest) -> None:
+        super().__init__(app.root)
+        self.app = app
+        self.request = request
+        self.title(f"Run {request.name}?")
+        tk.Label(self, text=f"The assistant wants to run {request.name} with:", anchor="w").pack(fill="x")
+        self.arguments = tk.Text(self, height=6, width=60)
+        self.arguments.insert("1.0", _pretty(request.arguments))
+        self.arguments.pack(fill="both", expand=True)
+        tk.Label(self, text="Reason, if you deny it:", anchor="w").pack(fill="x")
+        self.reason = tk.Entry(self)
+        self.reason.pack(fill="x")
+        self.problem = tk.StringVar(self, "")
+        tk.Label(self, textvariable=self.problem, foreground="firebrick", anchor="w").pack(fill="x")
+        buttons = tk.Frame(self)
+        buttons.pack(fill="x")
+        self.approve_button = tk.Button(buttons, text="Approve", command=self.approve)
+        self.approve_button.pack(side="left")
+        self.deny_button = tk.Button(buttons, text="Deny", command=self.deny)
+        self.deny_button.pack(side="left")
+        self.protocol("WM_DELETE_WINDOW", lambda: self.deny(self.CLOSED))
+
+    def approve(self) -> None:
+        text = self.arguments.get("1.0", "end-1c")
+        try:
+            arguments = msgspec.json.decode(text)
+        except msgspec.DecodeError as exc:
+            self.problem.set(f"not JSON: {exc}")
+            return
+        if not isinstance(arguments, dict):
+            self.problem.set("the arguments are a JSON object: {...}")
+            return
+        edited = arguments != self.request.arguments
+        try:
+            self.app.approvals.approve(self.request.internal_call_id, arguments if edited else None)
+        except ApprovalError as exc:
+            self.problem.set(exc.reason)
+            return
+        self._answered(f"approved with {_pretty(arguments, indent=0)}" if edited else "approved")
+
+    def deny(self, reason: str | None = None) -> None:
+        reason = reason or self.reason.get().strip() or self.DENIED
+        try:
+            self.app.approvals.deny(self.request.internal_call_id, reason)
+        except ApprovalError as exc:
+            self.problem.set(exc.reason)
+            return
+        self._answered(f"denied: {reason}")
+
+    def _answered(self, note: str) -> None:
+        self.destroy()
+        self.app.answered(self.request, note)
+
+
+def _pretty(arguments: Any, *, indent: int = 2) -> str:
+    return msgspec.json.format(msgspec.json.encode(arguments), indent=indent).decode()
+
+
+def needing_approval(tool: Tool[..., Any]) -> Tool[..., Any]:
+    """The same tool, asking before every call (for ``--approve-tools``)."""
+    return Tool(tool.func, name=tool.name, description=tool.description, needs_approval=True)
 
 
 def form_script() -> list[Any]:
@@ -314,6 +423,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--base-url")
     parser.add_argument("--midstream-retries", type=int, default=0, metavar="N")
     parser.add_argument("--form", action="store_true", help="a structured answer, shown as a form")
+    parser.add_argument(
+        "--approve-tools", action="store_true", help="offline: the calculator and clock ask before each call"
+    )
     args = parser.parse_args(argv)
     loop = start_loop()
     tools: list[Any] = []
@@ -326,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run_coroutine_threadsafe(server.start(), loop).result()
         model: StreamModel = server.provider()
         tools = [] if args.form else [calculator_tool(), clock_tool()]
+        if args.approve_tools:
+            tools = [needing_approval(tool) for tool in tools]
     else:
         from rxllm.cli import PROVIDERS
 

@@ -5,6 +5,9 @@
     agent = Agent(model, preamble="Be brief.", tools=[get_weather, clock])
     agent.stream_prompt("Weather in Paris?").subscribe(print)     # one run
     prompts.pipe(agent.operator()).subscribe(view.show)            # a chat: one run per prompt
+    agent.stream_prompt("Pay Ada", approvals=approvals)            # tools that need approval wait
+    agent.stream_prompt("Pay Ada", suspend=True)                   # ... or the run stops: RunSuspended
+    agent.resume(state, {call_id: Approve()})                      # and continues later, anywhere
 
 ``Agent`` holds settings only; each ``stream_prompt`` is a cold Observable, so
 subscribing twice runs twice.
@@ -18,11 +21,13 @@ from typing import Any
 import reactivex
 from reactivex import Observable
 
+from rxllm.approvals import Approvals, Decision
 from rxllm.control import PauseControl
-from rxllm.events import AgentEvent
+from rxllm.events import AgentEvent, RunState
 from rxllm.hooks import Hook
 from rxllm.messages import Message
 from rxllm.operators import DEFAULT_MAX_TURNS, agent
+from rxllm.operators._agent import resume_run
 from rxllm.tools import Tool
 from rxllm.typing import StreamModel
 
@@ -87,6 +92,8 @@ class Agent:
         hook: Hook | None = None,
         max_turns: int | None = None,
         pause: PauseControl | None = None,
+        approvals: Approvals | None = None,
+        suspend: bool = False,
     ) -> Callable[[Observable[str]], Observable[AgentEvent]]:
         """``rxllm.operators.agent`` with this agent's settings: prompts in, every run's events out."""
         return agent(
@@ -102,6 +109,8 @@ class Agent:
             output_retries=self.output_retries,
             **self._request_options,
             name=self.name,
+            approvals=approvals,
+            suspend=suspend,
         )
 
     def stream_prompt(
@@ -112,10 +121,24 @@ class Agent:
         hook: Hook | None = None,
         max_turns: int | None = None,
         pause: PauseControl | None = None,
+        approvals: Approvals | None = None,
+        suspend: bool = False,
     ) -> Observable[AgentEvent]:
-        """One run: every assistant event of every turn, a ``ToolResult`` per call, ``FinalResponse`` last."""
+        """One run: every assistant event of every turn, a ``ToolResult`` per call, ``FinalResponse`` last.
+
+        A call of a tool that needs approval waits for an answer through
+        ``approvals`` (a ``ToolApprovalRequest`` says so); with ``suspend=True``
+        the run completes with ``RunSuspended(state)`` instead (see ``resume``).
+        """
         return reactivex.just(prompt).pipe(
-            self.operator(history=history or (), hook=hook, max_turns=max_turns, pause=pause)
+            self.operator(
+                history=history or (),
+                hook=hook,
+                max_turns=max_turns,
+                pause=pause,
+                approvals=approvals,
+                suspend=suspend,
+            )
         )
 
     def stream_chat(
@@ -126,9 +149,55 @@ class Agent:
         hook: Hook | None = None,
         max_turns: int | None = None,
         pause: PauseControl | None = None,
+        approvals: Approvals | None = None,
+        suspend: bool = False,
     ) -> Observable[AgentEvent]:
         """``stream_prompt`` continuing ``history`` (for example a previous ``FinalResponse.history``).
 
         It takes the same options as ``stream_prompt``.
         """
-        return self.stream_prompt(prompt, history=history, hook=hook, max_turns=max_turns, pause=pause)
+        return self.stream_prompt(
+            prompt,
+            history=history,
+            hook=hook,
+            max_turns=max_turns,
+            pause=pause,
+            approvals=approvals,
+            suspend=suspend,
+        )
+
+    def resume(
+        self,
+        state: RunState,
+        decisions: Mapping[str, Decision],
+        *,
+        hook: Hook | None = None,
+        pause: PauseControl | None = None,
+        approvals: Approvals | None = None,
+        suspend: bool = False,
+    ) -> Observable[AgentEvent]:
+        """Continue a suspended run; ``decisions`` maps each pending call's ``internal_call_id`` to an answer.
+
+        A decision is ``Approve(arguments=None)`` or ``Deny(reason)``.
+
+        This agent's model, tools (which must be the run's: ``RunStateError``
+        otherwise), hook and output type; the state's preamble, request
+        options, ``max_turns``, turns and usage. A decision for a call the state
+        does not hold pending, or a pending call without one, raises
+        ``ApprovalError`` here, before any request. The Observable emits the
+        answered calls' ``ToolResult`` events in call order, then the run goes
+        on as any run, to its ``FinalResponse`` (or another ``RunSuspended``).
+        """
+        return resume_run(
+            self.model,
+            state,
+            decisions,
+            tools=self.tools,
+            hook=hook,
+            tool_concurrency=self.tool_concurrency,
+            pause=pause,
+            name=self.name,
+            output=self.output,
+            approvals=approvals,
+            suspend=suspend,
+        )

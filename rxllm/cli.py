@@ -18,7 +18,10 @@ comes from the provider's usual environment variable (``OPENAI_API_KEY``,
 exits with status 130. Without a prompt, ``rxllm chat`` is an interactive chat
 that keeps the history between turns (Ctrl-C cancels the answer and returns to
 the prompt, Ctrl-D leaves); ``--tool module:function`` gives the agent ``@tool``
-functions, ``--system`` a system prompt.
+functions, ``--system`` a system prompt. A call of a tool that needs approval
+(``@tool(needs_approval=...)``) is asked about on the terminal first: ``y``
+runs it, ``n`` denies it (the reason typed is what the model reads), ``e``
+edits its arguments (see ``TerminalApprovals``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -46,8 +50,9 @@ import msgspec
 from rxllm._http import is_loopback_url
 from rxllm._version import __version__
 from rxllm.agent import Agent
+from rxllm.approvals import Approvals
 from rxllm.bridges import aiter
-from rxllm.errors import RxLLMError
+from rxllm.errors import ApprovalError, RxLLMError
 from rxllm.events import (
     AgentEvent,
     ErrorInfo,
@@ -58,6 +63,7 @@ from rxllm.events import (
     Retrying,
     StreamReset,
     TextDelta,
+    ToolApprovalRequest,
     ToolCall,
     ToolResult,
     Usage,
@@ -71,7 +77,7 @@ from rxllm.providers.openai import OpenAIChat, OpenAIResponses
 from rxllm.providers.scripted import Call, ReceivedRequest, ScriptedServer, Turn
 from rxllm.tools import Tool, tool
 
-__all__ = ["Console", "calculator_tool", "clock_tool", "demo", "demo_script", "main"]
+__all__ = ["Console", "TerminalApprovals", "calculator_tool", "clock_tool", "demo", "demo_script", "main"]
 
 INTERRUPTED = 130
 """The exit status after Ctrl-C, as shells report a SIGINT."""
@@ -264,6 +270,142 @@ class _Waiting:
             self.err.flush()
 
 
+class TerminalApprovals:
+    """Answers a run's ``ToolApprovalRequest`` events from a terminal, through its ``control``.
+
+    For each request it asks on ``out``: ``y`` runs the call, ``n`` denies it
+    (asking for a reason, which the model reads), ``e`` edits its arguments
+    (a JSON object; Enter keeps them): edited arguments that are not JSON, or do
+    not fit the tool, are said so and asked again. When ``answers`` ends (EOF)
+    the call is denied. The loop goes on while the person thinks (the turn's
+    other calls run; see ``_read_line``). When
+    ``answers`` is not a terminal, the answer is written after the question, so
+    the transcript shows it.
+    """
+
+    NO_ANSWER = "The user gave no answer (the terminal's input ended)."
+    DENIED = "The user denied this call."
+
+    def __init__(self, answers: TextIO, out: TextIO) -> None:
+        self.answers = answers
+        self.out = out
+        self.control = Approvals()
+
+    async def ask(self, event: AgentEvent) -> None:
+        """When ``event`` is a ``ToolApprovalRequest``, ask until there is an answer, and give it."""
+        if not isinstance(event, ToolApprovalRequest):
+            return
+        call = event.internal_call_id
+        while True:
+            choice = await self._question(
+                f"[approve?] {event.name} {_arguments(event.arguments)}: run it? [y]es / [n]o / [e]dit: "
+            )
+            if choice is None:
+                self.control.deny(call, self.NO_ANSWER)
+                return
+            choice = choice.strip().lower()
+            if choice in ("y", "yes"):
+                self.control.approve(call)
+                return
+            if choice in ("n", "no"):
+                reason = await self._question("reason (Enter for none): ")
+                self.control.deny(call, (reason or "").strip() or self.DENIED)
+                return
+            if choice in ("e", "edit"):
+                if await self._edit(event):
+                    return
+                continue
+            self.out.write("[answer y, n or e]\n")
+
+    async def _edit(self, event: ToolApprovalRequest) -> bool:
+        shown = msgspec.json.encode(event.arguments).decode()
+        text = await self._question(f"arguments as JSON (Enter keeps {shown}): ")
+        if text is None:
+            self.control.deny(event.internal_call_id, self.NO_ANSWER)
+            return True
+        try:
+            arguments = msgspec.json.decode(text.strip() or shown)
+        except msgspec.DecodeError as exc:
+            self.out.write(f"[not JSON: {exc}]\n")
+            return False
+        if not isinstance(arguments, dict):
+            self.out.write("[the arguments are a JSON object: {...}]\n")
+            return False
+        try:
+            self.control.approve(event.internal_call_id, arguments)
+        except ApprovalError as exc:
+            self.out.write(f"[{exc.reason}]\n")
+            return False
+        return True
+
+    async def _question(self, text: str) -> str | None:
+        """Ask ``text``; the line typed (without its end), ``None`` at the end of the input."""
+        self.out.write(text)
+        self.out.flush()
+        typed = await _read_line(self.answers)
+        if not _isatty(self.answers):
+            self.out.write(typed if typed.endswith("\n") else typed + "\n")
+        self.out.flush()
+        return typed.rstrip("\r\n") if typed else None
+
+
+async def _read_line(stream: TextIO) -> str:
+    """One line of ``stream`` (``""`` at its end) without blocking the event loop.
+
+    A terminal is watched by the loop (``add_reader``): a terminal gives a read
+    one line at most, and a cancelled question (Ctrl-C) leaves nothing reading
+    it, so the chat's next prompt gets the next line. Other input (a pipe, a
+    file) is read on a thread of its own, through the stream's buffer, which
+    the chat's prompt reads too.
+    """
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str] = loop.create_future()
+    if _isatty(stream):
+        fd = stream.fileno()
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+
+        def readable() -> None:
+            try:
+                typed = os.read(fd, 65536).decode(encoding, errors="replace")
+            except OSError:
+                typed = ""  # the terminal went away: as at the end of input
+            _answered(line, typed)
+
+        try:
+            loop.add_reader(fd, readable)
+        except NotImplementedError:
+            pass  # a loop without readers (Windows' proactor): a thread reads, as below
+        else:
+            try:
+                return await line
+            finally:
+                loop.remove_reader(fd)
+
+    def read() -> None:
+        try:
+            typed = stream.readline()
+        except (OSError, ValueError):
+            typed = ""  # the input is closed: as at its end
+        with contextlib.suppress(RuntimeError):  # the loop closed (Ctrl-C) while this waited
+            loop.call_soon_threadsafe(_answered, line, typed)
+
+    # A daemon thread: a person who never answers keeps no process alive after Ctrl-C.
+    threading.Thread(target=read, name="rxllm-approval-input", daemon=True).start()
+    return await line
+
+
+def _answered(line: asyncio.Future[str], typed: str) -> None:
+    if not line.done():
+        line.set_result(typed)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
 async def _show_run(
     agent: Agent,
     prompt: str,
@@ -273,11 +415,15 @@ async def _show_run(
     json: bool,
     color: bool,
     history: Sequence[Message] = (),
+    answers: TextIO | None = None,
 ) -> FinalResponse | None:
     """Stream one agent run to ``out``; raise its error (with ``json``, after an ``ErrorInfo`` line).
 
     The run continues ``history``; its ``FinalResponse`` is returned. A known
-    cost (``rxllm[prices]``) ends the usage line.
+    cost (``rxllm[prices]``) ends the usage line. Calls of tools that need
+    approval are asked about on the terminal (``TerminalApprovals``: the
+    answers are read from ``answers``, stdin by default; the questions go to
+    ``out``, or to ``err`` with ``json``).
     """
     final: FinalResponse | None = None
     model = agent.model
@@ -290,8 +436,9 @@ async def _show_run(
 
     console = Console(out, color=color, live=not json and out.isatty(), cost_of=cost_of)
     waiting = _Waiting(err)
+    approvals = TerminalApprovals(sys.stdin if answers is None else answers, err if json else out)
     try:
-        async for event in aiter(agent.stream_chat(prompt, history)):
+        async for event in aiter(agent.stream_chat(prompt, history, approvals=approvals.control)):
             waiting.stop()
             if isinstance(event, FinalResponse):
                 final = event
@@ -300,6 +447,7 @@ async def _show_run(
                 out.flush()
             else:
                 console.show(event)
+            await approvals.ask(event)
     except Exception as exc:
         if json:
             out.write(msgspec.json.encode(ErrorInfo.from_exception(exc)).decode() + "\n")
@@ -512,8 +660,10 @@ def _load_tool(spec: str) -> Tool[..., Any]:
     raise _SetupError(f"--tool {spec}: {module_name} has no function {attribute}")
 
 
-async def chat(args: argparse.Namespace, out: TextIO, err: TextIO, *, color: bool) -> int:
-    """``rxllm chat PROMPT``: one agent run, streamed."""
+async def chat(
+    args: argparse.Namespace, out: TextIO, err: TextIO, *, color: bool, stdin: TextIO | None = None
+) -> int:
+    """``rxllm chat PROMPT``: one agent run, streamed; approvals are asked on ``stdin`` (sys.stdin)."""
     try:
         agent = _chat_agent(args)
     except _SetupError as exc:
@@ -521,7 +671,7 @@ async def chat(args: argparse.Namespace, out: TextIO, err: TextIO, *, color: boo
         return 2
     assert isinstance(agent.model, Provider)
     async with agent.model:
-        await _show_run(agent, args.prompt, out=out, err=err, json=args.json, color=color)
+        await _show_run(agent, args.prompt, out=out, err=err, json=args.json, color=color, answers=stdin)
     return 0
 
 
@@ -564,7 +714,9 @@ def interactive_chat(
             continue
         try:
             final = asyncio.run(
-                _chat_turn(agent, prompt, history, out=out, err=err, json=args.json, color=color)
+                _chat_turn(
+                    agent, prompt, history, out=out, err=err, json=args.json, color=color, answers=stdin
+                )
             )
         except KeyboardInterrupt:
             err.write("\n[cancelled]\n" if not args.json else "[cancelled]\n")
@@ -587,11 +739,14 @@ async def _chat_turn(
     err: TextIO,
     json: bool,
     color: bool,
+    answers: TextIO,
 ) -> FinalResponse | None:
     model = agent.model
     assert isinstance(model, Provider)
     async with model:  # this loop's session closes with the turn
-        return await _show_run(agent, prompt, history=history, out=out, err=err, json=json, color=color)
+        return await _show_run(
+            agent, prompt, history=history, out=out, err=err, json=json, color=color, answers=answers
+        )
 
 
 def _read_prompt(out: TextIO, stdin: TextIO, *, color: bool) -> str:
@@ -704,7 +859,9 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="MODULE:FUNCTION",
         help="a function decorated with @rxllm.tool for the agent to call, imported from MODULE (the "
-        "current directory first); repeat for more tools (default: none)",
+        "current directory first); repeat for more tools. A call of a tool made with "
+        "@tool(needs_approval=...) is asked about first: y runs it, n denies it (with a reason), "
+        "e edits its arguments (default: none)",
     )
     chat_command.add_argument(
         "--max-turns",
@@ -755,7 +912,7 @@ def main(
         if args.command == "demo":
             await demo(out, err, delay=args.delay, color=color, json=args.json)
             return 0
-        return await chat(args, out, err, color=color)
+        return await chat(args, out, err, color=color, stdin=stdin)
 
     try:
         return asyncio.run(command())

@@ -27,7 +27,9 @@
     ├── ToolArgumentsError       a model's tool arguments do not fit the tool (defined in rxllm.tools)
     ├── MaxTurnsError            the agent ran out of turns
     ├── OutputValidationError    a structured answer is not a valid value of the output type
-    └── PromptCancelledError     a hook terminated the agent run
+    ├── PromptCancelledError     a hook terminated the agent run
+    ├── ApprovalError            an answer to a tool approval that cannot be taken (rxllm.Approvals, resume)
+    └── RunStateError            a suspended run's state that this agent cannot resume
 
 ``str(error)`` never holds an API key: messages are built from the provider's
 reply and rxllm's own words, never from request headers.
@@ -55,6 +57,7 @@ from rxllm.messages import Message
 from rxllm.response import CompletionResponse
 
 __all__ = [
+    "ApprovalError",
     "AuthenticationError",
     "BadRequestError",
     "CallbackError",
@@ -74,6 +77,7 @@ __all__ = [
     "ProviderError",
     "RateLimitError",
     "ResponseTooLargeError",
+    "RunStateError",
     "RxLLMError",
     "SseError",
     "StreamTimeoutError",
@@ -443,3 +447,28 @@ class PromptCancelledError(RxLLMError):
         self.history = tuple(history)
         self.usage = usage
         super().__init__(f"prompt cancelled: {reason}")
+
+
+class ApprovalError(RxLLMError):
+    """An answer to a tool approval that cannot be taken; nothing in the run changed because of it.
+
+    Raised to the caller of ``Approvals.approve`` / ``Approvals.deny`` (an
+    unknown call, one already answered, one whose run ended, edited arguments
+    that do not fit the tool: the call still waits then) and of
+    ``agent.resume`` (a decision for a call the state does not hold, a pending
+    call without a decision). Delivered to a run's observers when a call needs
+    approval and the run was given neither ``approvals=`` nor ``suspend=True``.
+    ``internal_call_id`` names the call (``None`` when the error is about no
+    single call); ``reason`` says what is wrong.
+    """
+
+    def __init__(self, internal_call_id: str | None, reason: str, *, usage: Usage | None = None) -> None:
+        self.internal_call_id = internal_call_id
+        self.reason = reason
+        self.usage = usage
+        where = f"call {internal_call_id!r}: " if internal_call_id is not None else ""
+        super().__init__(f"approval of {where}{reason}" if where else f"approval: {reason}")
+
+
+class RunStateError(RxLLMError):
+    """A ``RunState`` this agent cannot resume: made with other tools or output type, or another version."""

@@ -20,6 +20,9 @@ Two groups:
   ``ToolCallDelta``, ``ToolCall``, ``StreamReset`` and exactly one ``Final``, last.
 * **Agent events**, added by the agent around the turns: ``ToolResult`` after each
   tool call and one ``FinalResponse`` at the end of a run.
+* **Approvals** (tools made with ``@tool(needs_approval=...)``): ``ToolApprovalRequest``
+  when a call waits for a person's answer, and ``RunSuspended`` (with a ``RunState``)
+  when a run stops to be resumed later instead of waiting; see ``rxllm.approvals``.
 * **Structured output** (``CompletionRequest(output=T)``, ``Agent(output=T)``):
   ``PartialOutput`` as the answer's JSON grows and one ``Output`` at the end of the
   answering turn, from ``rxllm.operators.parse_output`` or the agent.
@@ -35,7 +38,7 @@ of ``Provider.stream()`` never see it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -45,6 +48,7 @@ __all__ = [
     "AgentEvent",
     "AnyEvent",
     "AssistantEvent",
+    "CallState",
     "ChunkEvent",
     "ErrorInfo",
     "Event",
@@ -55,8 +59,11 @@ __all__ = [
     "Reasoning",
     "ReasoningDelta",
     "Retrying",
+    "RunState",
+    "RunSuspended",
     "StreamReset",
     "TextDelta",
+    "ToolApprovalRequest",
     "ToolCall",
     "ToolCallDelta",
     "ToolCallFragment",
@@ -360,6 +367,88 @@ class Output(Event, frozen=True, kw_only=True, tag="output"):
     value: Any
 
 
+class ToolApprovalRequest(Event, frozen=True, kw_only=True, tag="tool_approval_request"):
+    """The agent waits for a person's answer before it runs this call (``@tool(needs_approval=...)``).
+
+    Answer with ``Approvals.approve(internal_call_id, arguments=None)`` or
+    ``Approvals.deny(internal_call_id, reason)``. ``arguments`` are the model's,
+    as in the ``ToolCall`` with the same ``internal_call_id``.
+    """
+
+    internal_call_id: str
+    call_id: str
+    name: str
+    arguments: Any = msgspec.field(default_factory=dict)
+
+
+class CallState(msgspec.Struct, frozen=True, kw_only=True):
+    """One tool call of a suspended turn, in a ``RunState``.
+
+    ``status`` is ``"pending"`` for a call that waits for a decision (it needs
+    approval), ``"not_needed"`` for a call that needed none and ran before the
+    run suspended, ``"skipped"`` for a call that needed approval but a hook's
+    ``on_tool_call`` skipped. ``result`` is the ``ToolResult`` the run already
+    emitted for it (``None`` while pending).
+    """
+
+    call: ToolCall
+    status: Literal["pending", "not_needed", "skipped"]
+    result: ToolResult | None = None
+
+
+class RunState(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a suspended agent run needs to continue: ``agent.resume(state, decisions)``.
+
+    JSON round-trips: ``msgspec.json.encode(state)`` and
+    ``msgspec.json.decode(data, type=RunState)``. ``history`` is the run's
+    conversation before the suspended turn's answer, ``assistant`` that answer
+    as the model sent it (its text, reasoning and tool calls), ``calls`` every
+    call of that turn in call order with its status, ``turns`` the number of
+    model requests the run made, ``usage`` / ``usage_reported`` /
+    ``usage_complete`` the run's usage so far (as ``FinalResponse`` would say
+    it). ``preamble``, ``max_turns``, ``temperature``, ``max_tokens``,
+    ``tool_choice`` and ``params`` are the run's settings, which the resumed
+    run keeps; ``prompt`` is the prompt that started it (hooks hear it).
+    ``tool_set`` fingerprints the tools' names, descriptions and schemas (and
+    the output type's schema), named in ``tool_names``: an agent with other
+    tools cannot resume it.
+    """
+
+    version: int = 1
+    prompt: str
+    history: tuple[Message, ...]
+    assistant: Message
+    calls: tuple[CallState, ...]
+    turns: int
+    usage: Usage = Usage()
+    usage_reported: bool = False
+    usage_complete: bool = True
+    output_retries_left: int = 0
+    preamble: str | None = None
+    max_turns: int
+    temperature: int | float | None = None
+    max_tokens: int | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    tool_set: str
+    tool_names: tuple[str, ...] = ()
+
+    @property
+    def pending(self) -> tuple[ToolCall, ...]:
+        """The calls that wait for a decision, in call order."""
+        return tuple(state.call for state in self.calls if state.status == "pending")
+
+
+class RunSuspended(Event, frozen=True, kw_only=True, tag="run_suspended"):
+    """An agent run (``suspend=True``) stopped to wait for approvals: the last event of the run.
+
+    Store ``state`` (``msgspec.json.encode``) and continue later, in this
+    process or another, with ``agent.resume(state, decisions)``.
+    """
+
+    state: RunState
+
+
 ChunkEvent = TextDelta | ReasoningDelta | Reasoning | ToolCallFragment | ToolCall | Final | StreamReset
 """What ``parse_chunk`` emits: assistant content as the provider sent it."""
 
@@ -368,8 +457,11 @@ AssistantEvent = (
 )
 """What ``Provider.stream()`` emits for one completion turn."""
 
-AgentEvent = AssistantEvent | ToolResult | FinalResponse | PartialOutput | Output
-"""What an agent run emits (``PartialOutput`` and ``Output`` only with an output type)."""
+AgentEvent = (
+    AssistantEvent | ToolResult | FinalResponse | PartialOutput | Output | ToolApprovalRequest | RunSuspended
+)
+"""What an agent run emits (``PartialOutput`` and ``Output`` only with an output type; ``ToolApprovalRequest``
+and ``RunSuspended`` only with tools that need approval)."""
 
 AnyEvent = (
     TextDelta
@@ -386,5 +478,7 @@ AnyEvent = (
     | ErrorInfo
     | PartialOutput
     | Output
+    | ToolApprovalRequest
+    | RunSuspended
 )
 """Every event type (and ``ErrorInfo``); ``msgspec.json.decode(data, type=AnyEvent)`` decodes any of them."""

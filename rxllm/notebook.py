@@ -26,6 +26,14 @@ shows a list of events as a table. Given the ``provider`` the run streams
 from, and with the ``prices`` extra, the status line ends with what the run
 cost where that is known (``rxllm.price``).
 
+A call of a tool that needs approval (``@tool(needs_approval=...)``) shows as
+waiting, with the ``internal_call_id`` to answer it by, the moment its
+``ToolApprovalRequest`` arrives (the update is not held back by
+``min_interval``): ``approvals.approve(id)`` / ``approvals.deny(id, reason)`` in
+another cell answers it. Given the run's ``Approvals`` (``approvals=``), the
+call's result then says what was decided (approved, approved with edited
+arguments, denied). A ``RunSuspended`` shows as a note naming the calls that wait.
+
 Requires IPython (``pip install 'rxllm[notebooks]'``).
 """
 
@@ -41,6 +49,7 @@ import msgspec
 from IPython.display import HTML, DisplayHandle, display
 from reactivex import Observable, abc
 
+from rxllm.approvals import Approvals, Approve, Deny
 from rxllm.events import (
     Event,
     Final,
@@ -49,8 +58,10 @@ from rxllm.events import (
     PartialOutput,
     ReasoningDelta,
     Retrying,
+    RunSuspended,
     StreamReset,
     TextDelta,
+    ToolApprovalRequest,
     ToolCall,
     ToolCallDelta,
     ToolResult,
@@ -62,13 +73,16 @@ __all__ = ["StreamView", "display_stream", "events_table"]
 
 
 class _ToolBlock:
-    __slots__ = ("arguments", "is_error", "name", "result")
+    __slots__ = ("approval", "arguments", "internal_call_id", "is_error", "name", "result")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, internal_call_id: str) -> None:
         self.name = name
+        self.internal_call_id = internal_call_id
         self.arguments = ""
         self.result: str | None = None
         self.is_error = False
+        # None: no approval asked; "waiting"; then what was decided ("approved", "denied", ...), if known
+        self.approval: str | None = None
 
 
 class _OutputBlock:
@@ -90,10 +104,16 @@ class StreamView:
     """
 
     def __init__(
-        self, observable: Observable[Any], *, min_interval: float = 0.05, provider: Any = None
+        self,
+        observable: Observable[Any],
+        *,
+        min_interval: float = 0.05,
+        provider: Any = None,
+        approvals: Approvals | None = None,
     ) -> None:
         self.events: list[Any] = []
         self.provider = provider
+        self.approvals = approvals
         self._cost: Cost | None = None
         self.done = False
         self.error: Exception | None = None
@@ -146,7 +166,10 @@ class StreamView:
     def _on_next(self, event: Any) -> None:
         self.events.append(event)
         self._fold(event)
-        self._refresh()
+        if isinstance(event, ToolApprovalRequest):
+            self._update()  # a person must see the question now: never held back by min_interval
+        else:
+            self._refresh()
 
     def _on_error(self, error: Exception) -> None:
         self._end(error)
@@ -160,6 +183,10 @@ class StreamView:
         self.done = True
         self.error = error
         self._cancelled = cancelled
+        if error is not None or cancelled:
+            for block in self._tools.values():
+                if block.approval == "waiting":  # the run went: no answer can be taken now
+                    block.approval = "not answered: the run ended"
         if error is None and not cancelled and self.provider is not None:
             self._cost = known_cost(self._usage, model=self.provider.model, provider=self.provider)
         if self._flush_pending is not None:
@@ -202,7 +229,15 @@ class StreamView:
             block = self._tool(event.internal_call_id, event.name)
             block.result = event.content
             block.is_error = event.is_error
+            if block.approval == "waiting":
+                block.approval = self._decided(event.internal_call_id)
             self._turn_start = len(self._blocks)
+        elif isinstance(event, ToolApprovalRequest):
+            block = self._tool(event.internal_call_id, event.name)
+            block.approval = "waiting"
+        elif isinstance(event, RunSuspended):
+            waiting = ", ".join(f"{call.name} ({call.internal_call_id})" for call in event.state.pending)
+            self._blocks.append(("note", f"suspended: waiting for approval of {waiting}"))
         elif isinstance(event, StreamReset):
             discarded = self._blocks[self._turn_start :]
             del self._blocks[self._turn_start :]
@@ -254,10 +289,19 @@ class StreamView:
         else:
             block.value, block.valid = event.value, None
 
+    def _decided(self, internal_call_id: str) -> str | None:
+        """What the run's ``Approvals`` took for the call; ``None`` when the view was not given it."""
+        decision = self.approvals.decision(internal_call_id) if self.approvals is not None else None
+        if isinstance(decision, Deny):
+            return "denied"
+        if isinstance(decision, Approve):
+            return "approved" if decision.arguments is None else f"approved with {_json(decision.arguments)}"
+        return None
+
     def _tool(self, internal_call_id: str, name: str) -> _ToolBlock:
         block = self._tools.get(internal_call_id)
         if block is None:
-            block = self._tools[internal_call_id] = _ToolBlock(name)
+            block = self._tools[internal_call_id] = _ToolBlock(name, internal_call_id)
             self._blocks.append(("tool", block))
         return block
 
@@ -298,7 +342,10 @@ class StreamView:
                 f"total {usage.total_tokens} tokens" + ("" if self._cost is None else f" · cost {self._cost}")
             )
             return shown if self._complete else shown + " (incomplete: a request reported no usage)"
-        return None if self.done else "streaming…"
+        if self.done:
+            return None
+        waiting = any(block.approval == "waiting" for block in self._tools.values())
+        return "waiting for approval…" if waiting else "streaming…"
 
     def __repr__(self) -> str:
         lines: list[str] = []
@@ -365,17 +412,37 @@ def _tool_line(block: _ToolBlock) -> str:
     line = f"[tool call] {block.name} {block.arguments}"
     if block.result is not None:
         line += f" → {'error: ' if block.is_error else ''}{block.result}"
+        if block.approval is not None:
+            line += f" ({block.approval})"
+    elif block.approval == "waiting":
+        line += f" ⏸ waiting for approval: {block.internal_call_id}"
+    elif block.approval is not None:
+        line += f" ({block.approval})"
     return line
 
 
 def _tool_html(block: _ToolBlock) -> str:
     call = f"<code>{html.escape(block.name)}({html.escape(block.arguments)})</code>"
     if block.result is None:
+        if block.approval == "waiting":
+            key = html.escape(repr(block.internal_call_id))
+            return (
+                f'<div class="rxllm-approval">🔧 {call} <span style="color: #a60">⏸ waiting for approval: '
+                f"<code>approvals.approve({key})</code> or <code>approvals.deny({key}, reason)</code>"
+                "</span></div>"
+            )
+        if block.approval is not None:
+            return f'<div>🔧 {call} <span style="opacity: 0.6">({html.escape(block.approval)})</span></div>'
         return f"<div>🔧 {call} …</div>"
     style = ' style="color: #b00"' if block.is_error else ""
+    decided = (
+        ""
+        if block.approval is None
+        else f' <span style="opacity: 0.6">({html.escape(block.approval)})</span>'
+    )
     return (
-        f"<details><summary>🔧 {call} → <span{style}>{html.escape(_short(block.result))}</span></summary>"
-        f'<pre style="white-space: pre-wrap">{html.escape(block.result)}</pre></details>'
+        f"<details><summary>🔧 {call} → <span{style}>{html.escape(_short(block.result))}</span>{decided}"
+        f'</summary><pre style="white-space: pre-wrap">{html.escape(block.result)}</pre></details>'
     )
 
 
@@ -413,16 +480,22 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 def display_stream(
-    observable: Observable[Any], *, min_interval: float = 0.05, provider: Any = None
+    observable: Observable[Any],
+    *,
+    min_interval: float = 0.05,
+    provider: Any = None,
+    approvals: Approvals | None = None,
 ) -> StreamView:
     """Show ``observable``'s events in a live-updating output, subscribing on the running loop.
 
     The output is updated at most every ``min_interval`` seconds while events
-    arrive, and once more at the end. ``provider`` (the rxllm provider the run
-    streams from) lets the status line show the run's cost where it is known.
-    Returns the ``StreamView``; ``await`` it to wait for the end and get the events.
+    arrive (at once for a ``ToolApprovalRequest``), and once more at the end.
+    ``provider`` (the rxllm provider the run streams from) lets the status line
+    show the run's cost where it is known; ``approvals`` (the run's control)
+    lets each answered call say what was decided. Returns the ``StreamView``;
+    ``await`` it to wait for the end and get the events.
     """
-    return StreamView(observable, min_interval=min_interval, provider=provider).start()
+    return StreamView(observable, min_interval=min_interval, provider=provider, approvals=approvals).start()
 
 
 def events_table(events: Sequence[Event]) -> HTML:

@@ -114,7 +114,17 @@ class Tool(Generic[P, R]):
     and turns the return value into the result text.
     """
 
-    __slots__ = ("_arguments_type", "_description", "_func", "_is_async", "_name", "_parameters", "_timeout")
+    __slots__ = (
+        "_arguments_type",
+        "_description",
+        "_func",
+        "_is_async",
+        "_name",
+        "_needs_approval",
+        "_parameters",
+        "_signature",
+        "_timeout",
+    )
 
     def __init__(
         self,
@@ -123,6 +133,7 @@ class Tool(Generic[P, R]):
         name: str | None = None,
         description: str | None = None,
         timeout: float | None = None,
+        needs_approval: bool | Callable[[dict[str, Any]], bool] = False,
     ) -> None:
         if not callable(func):
             raise TypeError(f"@tool needs a function, got {func!r}")
@@ -131,6 +142,11 @@ class Tool(Generic[P, R]):
             raise TypeError(f"@tool cannot name {func!r}: pass name=...")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"tool timeout must be a positive number of seconds, got {timeout!r}")
+        if not isinstance(needs_approval, bool) and not callable(needs_approval):
+            raise TypeError(
+                f"needs_approval is True, False or a function of the arguments, not {needs_approval!r}"
+            )
+        self._needs_approval = needs_approval
         self._func = func
         self._name: str = name if name is not None else str(func_name)
         summary, arg_docs = _parse_docstring(inspect.getdoc(func))
@@ -138,6 +154,7 @@ class Tool(Generic[P, R]):
         self._timeout = timeout
         self._is_async = inspect.iscoroutinefunction(func)
         self._arguments_type, self._parameters = _arguments_type(func, self._name, arg_docs)
+        self._signature = inspect.signature(func)
 
     @property
     def name(self) -> str:
@@ -163,6 +180,36 @@ class Tool(Generic[P, R]):
     def func(self) -> Callable[P, R]:
         """The wrapped function."""
         return self._func
+
+    def needs_approval(self, arguments: object) -> bool:
+        """Whether a call with these arguments waits for a person's answer before it runs.
+
+        ``@tool(needs_approval=True)`` asks for every call; a function given as
+        ``needs_approval`` decides per call: it gets the arguments the tool
+        would be called with (validated and converted, as ``validate`` returns
+        them, with the function's defaults filled in) and returns a bool::
+
+            @tool(needs_approval=lambda args: args["amount"] > 100)
+            def pay(to: str, amount: int) -> str: ...
+
+        Raises ``ToolArgumentsError`` when a function decides and the
+        arguments do not fit (such a call cannot run anyway); what the
+        function raises propagates.
+        """
+        decide = self._needs_approval
+        if isinstance(decide, bool):
+            return decide
+        bound = self._signature.bind_partial(**self.validate(arguments))
+        bound.apply_defaults()
+        return bool(decide(dict(bound.arguments)))
+
+    def validate(self, arguments: object) -> dict[str, Any]:
+        """The keyword arguments ``invoke`` would call the function with (those the model gave).
+
+        ``arguments`` as ``invoke`` takes them: a JSON object as a dict, or its
+        text. Raises ``ToolArgumentsError`` when they do not fit the parameters.
+        """
+        return self._convert(arguments)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self._func(*args, **kwargs)
@@ -232,6 +279,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout: float | None = None,
+    needs_approval: bool | Callable[[dict[str, Any]], bool] = False,
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 
 
@@ -242,6 +290,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout: float | None = None,
+    needs_approval: bool | Callable[[dict[str, Any]], bool] = False,
 ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
     """Make a ``Tool`` of a sync or async function; use as ``@tool`` or ``@tool(...)``.
 
@@ -249,7 +298,9 @@ def tool(
     summary (the text before its ``Args:`` section), and each parameter's
     description comes from its Google-style ``Args:`` entry. Every parameter
     needs a type annotation; parameters with defaults are optional. ``timeout``
-    (seconds) bounds each ``invoke``.
+    (seconds) bounds each ``invoke``. ``needs_approval`` (``True``, or a function
+    of the call's arguments returning a bool) makes an agent ask a person before
+    the call runs (see ``Tool.needs_approval`` and ``rxllm.Approvals``).
 
     Raises ``TypeError`` for a parameter without an annotation, ``*args`` or
     ``**kwargs``, a positional-only parameter, or a type JSON schema cannot
@@ -257,7 +308,7 @@ def tool(
     """
 
     def decorate(f: Callable[P, R]) -> Tool[P, R]:
-        return Tool(f, name=name, description=description, timeout=timeout)
+        return Tool(f, name=name, description=description, timeout=timeout, needs_approval=needs_approval)
 
     if func is not None:
         return decorate(func)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from rxllm.providers.scripted import Reply, ScriptedServer, Turn
+from rxllm.providers.scripted import Call, Reply, ScriptedServer, Turn
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "tk_chat.py"
 
@@ -310,3 +310,201 @@ def test_form_mode_fills_the_contact_card_in_as_the_json_streams(tk_chat: Any) -
     )
     assert shown[-1] == f"you: Who wrote?\nassistant: {tk_chat.FORM_ANSWER}\n"  # the raw JSON, too
     assert server.requests[0].json["response_format"]["json_schema"]["name"] == "Contact"
+
+
+# -- the approval dialog ------------------------------------------------------------------------------------
+
+
+def approval_app(tk_chat: Any, server: ScriptedServer) -> Any:
+    import tkinter
+
+    from approval_kit import lookup, pay
+
+    return tk_chat.ChatApp(tkinter.Tk(), server.provider(), tk_chat.start_loop(), tools=[pay, lookup])
+
+
+def pay_then_done(**arguments: Any) -> list[Turn]:
+    """The model asks to pay (over 100: it needs approval) and to look Ada up (it does not); then "Done."."""
+    calls = [Call("pay", arguments, id="call_pay"), Call("lookup", {"name": "Ada"}, id="call_lookup")]
+    return [Turn(calls=calls), Turn(text=["Done."])]
+
+
+def results_sent(request: Any) -> list[tuple[str, str]]:
+    """The second request's tool calls (their arguments as sent) and the tool results, in call order."""
+    assistant = next(m for m in request.json["messages"] if m.get("tool_calls"))
+    calls = [(c["function"]["name"], c["function"]["arguments"]) for c in assistant["tool_calls"]]
+    results = [(m["tool_call_id"], m["content"]) for m in request.json["messages"] if m["role"] == "tool"]
+    return calls + results
+
+
+def dialog_open(app: Any, seen: dict[str, Any]) -> Callable[[], bool]:
+    """Waits for the one dialog; notes what the window showed while it was open."""
+
+    def step() -> bool:
+        if not app.dialogs:
+            return False
+        (seen["dialog"],) = app.dialogs.values()
+        seen["text"] = app.text.get("1.0", "end-1c")
+        seen["status"] = app.status.get()
+        return True
+
+    return step
+
+
+def test_the_dialog_approves_a_call_and_the_model_gets_its_result(tk_chat: Any) -> None:
+    with ScriptedServer(pay_then_done(to="Ada", amount=120)) as server:
+        app = approval_app(tk_chat, server)
+        seen: dict[str, Any] = {}
+
+        def approve() -> bool:
+            dialog = seen["dialog"]
+            seen["title"] = dialog.title()
+            seen["arguments"] = dialog.arguments.get("1.0", "end-1c")
+            seen["requests"] = len(server.requests)
+            dialog.approve_button.invoke()
+            return True
+
+        try:
+            shown = drive(
+                app,
+                [press_send(app, "Pay Ada."), dialog_open(app, seen), approve,
+                 lambda: not app.streaming and app.status.get().startswith("done")],
+            )  # fmt: skip
+        finally:
+            close_app(app)
+    assert seen["title"] == "Run pay?"
+    assert seen["arguments"] == '{\n  "to": "Ada",\n  "amount": 120\n}'
+    assert seen["requests"] == 1, "nothing is requested while the dialog waits"
+    assert seen["status"] == "waiting for approval…"
+    assert seen["text"].endswith("[approval needed] pay\n"), "results keep call order: the lookup's waits"
+    assert shown[-1] == (
+        "you: Pay Ada.\nassistant: \n[tool call] pay {'to': 'Ada', 'amount': 120}\n\n"
+        "[tool call] lookup {'name': 'Ada'}\n[approval needed] pay\n[approved] pay\n"
+        "[result] paid 120 EUR to Ada\n[result] Ada is a mathematician\nDone.\n"
+    )
+    assert results_sent(server.requests[1]) == [
+        ("pay", '{"to":"Ada","amount":120}'),
+        ("lookup", '{"name":"Ada"}'),
+        ("call_pay", "paid 120 EUR to Ada"),
+        ("call_lookup", "Ada is a mathematician"),
+    ]
+    assert app.dialogs == {}
+
+
+def test_the_dialog_edits_the_arguments_saying_what_does_not_fit(tk_chat: Any) -> None:
+    with ScriptedServer(pay_then_done(to="Ada", amount=120)) as server:
+        app = approval_app(tk_chat, server)
+        seen: dict[str, Any] = {"problems": []}
+
+        def edit(text: str) -> Callable[[], bool]:
+            def step() -> bool:
+                dialog = seen["dialog"]
+                dialog.arguments.delete("1.0", "end")
+                dialog.arguments.insert("1.0", text)
+                dialog.approve_button.invoke()
+                if app.dialogs:
+                    seen["problems"].append(dialog.problem.get())
+                return True
+
+            return step
+
+        try:
+            shown = drive(
+                app,
+                [press_send(app, "Pay Ada."), dialog_open(app, seen), edit("{bad"), edit("[1]"),
+                 edit('{"to": "Ada", "amount": "many"}'), edit('{"to": "Ada", "amount": 90}'),
+                 lambda: not app.streaming and app.status.get().startswith("done")],
+            )  # fmt: skip
+        finally:
+            close_app(app)
+    assert seen["problems"] == [
+        "not JSON: JSON is malformed: object keys must be strings (byte 1)",
+        "the arguments are a JSON object: {...}",
+        "the edited arguments do not fit: invalid arguments for tool 'pay': Expected `int`, got `str` - at "
+        "`$.amount`; the call still waits for an answer",
+    ]
+    assert '[approved with {"to": "Ada", "amount": 90}] pay\n[result] paid 90 EUR to Ada\n' in shown[-1]
+    assert results_sent(server.requests[1]) == [
+        ("pay", '{"to":"Ada","amount":90}'),
+        ("lookup", '{"name":"Ada"}'),
+        ("call_pay", "paid 90 EUR to Ada"),
+        ("call_lookup", "Ada is a mathematician"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("with a reason", "Not this month."),
+        ("without one", "The user denied this call."),
+        ("by closing the dialog", "The user closed the approval dialog without running the call."),
+    ],
+)
+def test_the_dialog_denies_a_call_and_the_model_reads_the_reason(tk_chat: Any, how: str, reason: str) -> None:
+    with ScriptedServer(pay_then_done(to="Ada", amount=120)) as server:
+        app = approval_app(tk_chat, server)
+        seen: dict[str, Any] = {}
+
+        def deny() -> bool:
+            dialog = seen["dialog"]
+            if how == "by closing the dialog":
+                # What the window manager's close button runs.
+                dialog.tk.call(dialog.protocol("WM_DELETE_WINDOW"))
+                return True
+            if how == "with a reason":
+                dialog.reason.insert(0, reason)
+            dialog.deny_button.invoke()
+            return True
+
+        try:
+            shown = drive(
+                app,
+                [press_send(app, "Pay Ada."), dialog_open(app, seen), deny,
+                 lambda: not app.streaming and app.status.get().startswith("done")],
+            )  # fmt: skip
+        finally:
+            close_app(app)
+    assert f"[denied: {reason}] pay\n[result] {reason}\n[result] Ada is a mathematician\nDone.\n" in shown[-1]
+    assert results_sent(server.requests[1])[2:] == [
+        ("call_pay", reason),
+        ("call_lookup", "Ada is a mathematician"),
+    ]
+
+
+def test_cancel_closes_the_dialog_and_withdraws_the_call(tk_chat: Any) -> None:
+    with ScriptedServer(pay_then_done(to="Ada", amount=120)) as server:
+        app = approval_app(tk_chat, server)
+        seen: dict[str, Any] = {}
+
+        def cancel() -> bool:
+            seen["pending"] = [r.internal_call_id for r in app.approvals.pending]
+            app.cancel_button.invoke()
+            return True
+
+        try:
+            drive(app, [press_send(app, "Pay Ada."), dialog_open(app, seen), cancel])
+            dialog = seen["dialog"]
+            exists = bool(dialog.winfo_exists())
+            status = app.status.get()
+        finally:
+            close_app(app)
+    assert seen["pending"] == [dialog.request.internal_call_id]
+    assert not exists and app.dialogs == {}
+    assert status == "cancelled"
+    assert app.approvals.pending == (), "the disposed run withdrew its call"
+    assert len(server.requests) == 1
+
+
+def test_approve_tools_makes_the_offline_demos_tools_ask(tk_chat: Any) -> None:
+    from rxllm.cli import calculator_tool
+
+    calculator = calculator_tool()
+    asking = tk_chat.needing_approval(calculator)
+    assert (asking.name, asking.description, asking.parameters) == (
+        calculator.name,
+        calculator.description,
+        calculator.parameters,
+    )
+    assert asking.needs_approval({"expression": "1 + 1"}) and not calculator.needs_approval(
+        {"expression": "1"}
+    )

@@ -50,6 +50,7 @@ from reactivex import operators as ops
 from rxllm import tracing
 from rxllm._aio import from_coroutine
 from rxllm._log import log, log_tool_call
+from rxllm.approvals import Approvals, Decision
 from rxllm.control import Backlog, PauseControl, throttled
 from rxllm.errors import CallbackError, MaxTurnsError, OutputValidationError, PromptCancelledError, RxLLMError
 from rxllm.events import (
@@ -58,6 +59,7 @@ from rxllm.events import (
     Final,
     FinalResponse,
     Output,
+    RunState,
     StreamReset,
     TextDelta,
     ToolCall,
@@ -67,6 +69,8 @@ from rxllm.events import (
 )
 from rxllm.hooks import Hook, Skip, Terminate
 from rxllm.messages import Message, ToolResultPart
+from rxllm.operators import _approval_step as approval_step
+from rxllm.operators._in_order import in_order
 from rxllm.operators._parse_output import partial_outputs
 from rxllm.output import OutputSpec, output_spec
 from rxllm.request import CompletionRequest
@@ -74,7 +78,7 @@ from rxllm.response import CompletionResponse, ResponseBuilder
 from rxllm.tools import Tool, ToolArgumentsError
 from rxllm.typing import StreamModel
 
-__all__ = ["DEFAULT_MAX_TURNS", "agent"]
+__all__ = ["DEFAULT_MAX_TURNS", "agent", "resume_run"]
 
 DEFAULT_MAX_TURNS = 10
 """Model requests allowed per run when none is given."""
@@ -102,6 +106,8 @@ def agent(
     name: str | None = None,
     output: Any = None,
     output_retries: int = 1,
+    approvals: Approvals | None = None,
+    suspend: bool = False,
 ) -> Callable[[Observable[str]], Observable[AgentEvent]]:
     """Answer each prompt in turn with a multi-turn tool-using run, carrying the history along.
 
@@ -156,6 +162,14 @@ def agent(
     ``output_retries`` times a run; each retry is a turn and counts against
     ``max_turns``. When the retries or the turns run out, ``OutputValidationError``
     (the raw answer, msgspec's message, the history) ends the run.
+
+    Tools made with ``@tool(needs_approval=...)`` wait for a person: with
+    ``approvals=Approvals()`` the run emits a ``ToolApprovalRequest`` for each
+    call that needs approval and waits for its answer; with ``suspend=True`` it
+    completes with ``RunSuspended(state)`` instead, to be continued by
+    ``Agent.resume``. A later prompt's run starts from the history of the last
+    run that finished (a suspended run's exchange is in its state). See
+    ``rxllm.operators._approval_step`` for the order of events.
     """
     if max_turns < 0:
         raise ValueError("max_turns must be 0 or more")
@@ -163,6 +177,10 @@ def agent(
         raise ValueError("tool_concurrency must be 1 or more")
     if output_retries < 0:
         raise ValueError("output_retries must be 0 or more")
+    if approvals is not None and suspend:
+        raise ValueError(
+            "give a run approvals= to wait for answers, or suspend=True to stop for them: not both"
+        )
     settings = _Settings(
         model=model,
         tools={tool.name: tool for tool in tools},
@@ -181,6 +199,8 @@ def agent(
         name=name,
         output=output_spec(output) if output is not None else None,
         output_retries=output_retries,
+        approvals=approvals,
+        suspend=suspend,
     )
 
     def _agent(prompts: Observable[str]) -> Observable[AgentEvent]:
@@ -208,8 +228,76 @@ def agent(
     return _agent
 
 
+def resume_run(
+    model: StreamModel,
+    state: RunState,
+    decisions: Mapping[str, Decision],
+    *,
+    tools: Sequence[Tool[..., Any]] = (),
+    hook: Hook | None = None,
+    tool_concurrency: int = 1,
+    pause: PauseControl | None = None,
+    name: str | None = None,
+    output: Any = None,
+    approvals: Approvals | None = None,
+    suspend: bool = False,
+) -> Observable[AgentEvent]:
+    """Continue a suspended run (``RunSuspended.state``) with a decision for each of its pending calls.
+
+    The model, tools, hook and output type are the caller's (the tools, and the
+    output type, must be those the run was suspended with: ``RunStateError``
+    otherwise); the preamble, the request options, ``max_turns``, the turn count
+    and the usage are the state's, so the next request is the one the run would
+    have sent. A decision for a call the state does not hold pending, or a
+    pending call without one, is ``ApprovalError``; all of these are raised
+    here, before anything is subscribed or sent. The Observable emits the
+    answered calls' ``ToolResult`` events in call order, then the run goes on
+    as any run: more turns, more approvals (``approvals`` / ``suspend``), and
+    one ``FinalResponse`` (its ``turns`` and ``usage`` count the whole run).
+    """
+    if tool_concurrency < 1:
+        raise ValueError("tool_concurrency must be 1 or more")
+    if approvals is not None and suspend:
+        raise ValueError(
+            "give a run approvals= to wait for answers, or suspend=True to stop for them: not both"
+        )
+    settings = _Settings(
+        model=model,
+        tools={tool.name: tool for tool in tools},
+        preamble=state.preamble,
+        hook=hook,
+        max_turns=state.max_turns,
+        tool_concurrency=tool_concurrency,
+        pause=pause,
+        request_options={
+            "temperature": state.temperature,
+            "max_tokens": state.max_tokens,
+            "tool_choice": state.tool_choice,
+            "params": state.params,
+            "output": output,
+        },
+        name=name,
+        output=output_spec(output) if output is not None else None,
+        approvals=approvals,
+        suspend=suspend,
+    )
+    approval_step.check_resume(settings, state, decisions)
+    chosen = dict(decisions)
+
+    def run(_: abc.SchedulerBase) -> Observable[AgentEvent]:
+        current = _Run(settings, state.prompt, state.history, prompted=False)
+        approval_step.restore(current, state)
+        events = approval_step.resumed(current, state, chosen)
+        if current.trace is not None:
+            events = current.trace.run(events)
+        return events.pipe(ops.do_action(on_error=current.charge))
+
+    return reactivex.defer(run)
+
+
 class _Settings:
     __slots__ = (
+        "approvals",
         "hook",
         "max_turns",
         "model",
@@ -219,6 +307,7 @@ class _Settings:
         "pause",
         "preamble",
         "request_options",
+        "suspend",
         "tool_concurrency",
         "tools",
     )
@@ -237,6 +326,8 @@ class _Settings:
         name: str | None = None,
         output: OutputSpec | None = None,
         output_retries: int = 1,
+        approvals: Approvals | None = None,
+        suspend: bool = False,
     ) -> None:
         self.model = model
         self.tools = tools
@@ -249,6 +340,8 @@ class _Settings:
         self.name = name
         self.output = output
         self.output_retries = output_retries
+        self.approvals = approvals
+        self.suspend = suspend
 
 
 class _Run:
@@ -261,10 +354,13 @@ class _Run:
     reported one, ``usage_complete`` whether every request did.
     """
 
-    def __init__(self, settings: _Settings, prompt: str, history: Sequence[Message]) -> None:
+    def __init__(
+        self, settings: _Settings, prompt: str, history: Sequence[Message], *, prompted: bool = True
+    ) -> None:
         self.settings = settings
         self.prompt = prompt
-        self.messages: list[Message] = [*history, Message.user(prompt)]
+        # A resumed run (``prompted=False``) continues a history that holds its prompt already.
+        self.messages: list[Message] = [*history, Message.user(prompt)] if prompted else list(history)
         self.usage = Usage()
         self.reported = False
         self.usage_complete = True
@@ -415,6 +511,10 @@ class _Run:
                 )
             )
             return reactivex.throw(MaxTurnsError(self.settings.max_turns, self.messages))
+        asks = approval_step.asks(self, calls)
+        if any(asks):
+            # Some call waits for a person: the approval step runs the tools, then the next turn.
+            return approval_step.approval_step(self, number, response, asks)
         results: list[ToolResult] = []
 
         def keep(event: AgentEvent) -> None:
@@ -424,19 +524,25 @@ class _Run:
         tool_results = self.run_tools(calls).pipe(ops.do_action(on_next=keep))
 
         def next_turn(_: abc.SchedulerBase) -> Observable[AgentEvent]:
-            self.messages.append(response.assistant_message())
-            self.messages.append(
-                Message(
-                    role="tool",
-                    content=tuple(
-                        ToolResultPart(call_id=r.call_id, name=r.name, content=r.content, is_error=r.is_error)
-                        for r in results
-                    ),
-                )
-            )
-            return self.turn(number + 1)
+            return self.continue_with(number, response.assistant_message(), results)
 
         return reactivex.concat(tool_results, reactivex.defer(next_turn))
+
+    def continue_with(
+        self, number: int, answer: Message, results: Sequence[ToolResult]
+    ) -> Observable[AgentEvent]:
+        """The next turn, after the turn's answer and its tool results (in call order) joined the history."""
+        self.messages.append(answer)
+        self.messages.append(
+            Message(
+                role="tool",
+                content=tuple(
+                    ToolResultPart(call_id=r.call_id, name=r.name, content=r.content, is_error=r.is_error)
+                    for r in results
+                ),
+            )
+        )
+        return self.turn(number + 1)
 
     def charge(self, error: Exception) -> None:
         """Give the error that ends the run the completed turns' usage, added to the failing turn's."""
@@ -481,7 +587,7 @@ class _Run:
         merged: Observable[tuple[int, ToolResult]] = reactivex.from_iterable(runs).pipe(
             ops.merge(max_concurrent=self.settings.tool_concurrency)
         )
-        return merged.pipe(_in_order())
+        return merged.pipe(in_order())
 
     async def execute(self, index: int, call: ToolCall) -> tuple[int, ToolResult]:
         hook = self.settings.hook
@@ -495,6 +601,13 @@ class _Run:
             content, is_error = decision.reason, False
         else:
             content, is_error = await self.invoke(call)
+        return await self.finish(index, call, content, is_error)
+
+    async def finish(
+        self, index: int, call: ToolCall, content: str, is_error: bool
+    ) -> tuple[int, ToolResult]:
+        """The call's ``ToolResult``, once ``on_tool_result`` has heard it."""
+        hook = self.settings.hook
         if hook is not None and hook.overrides("on_tool_result"):
             self.stop_if(
                 await self.call_hook(
@@ -630,28 +743,3 @@ def _cut_short(finish_reason: str | None) -> bool:
     if finish_reason is None:
         return False
     return finish_reason in ("length", "max_tokens") or finish_reason.startswith("incomplete:")
-
-
-def _in_order() -> Callable[[Observable[tuple[int, ToolResult]]], Observable[AgentEvent]]:
-    """Results tagged with their call index, released in index order."""
-
-    def _reorder(source: Observable[tuple[int, ToolResult]]) -> Observable[AgentEvent]:
-        def subscribe(
-            observer: abc.ObserverBase[AgentEvent],
-            scheduler: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            waiting: dict[int, ToolResult] = {}
-            next_index = 0
-
-            def on_next(item: tuple[int, ToolResult]) -> None:
-                nonlocal next_index
-                waiting[item[0]] = item[1]
-                while next_index in waiting:
-                    observer.on_next(waiting.pop(next_index))
-                    next_index += 1
-
-            return source.subscribe(on_next, observer.on_error, observer.on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return _reorder
