@@ -50,10 +50,14 @@ def top_level_imports(path: Path) -> set[str]:
 
 def graph() -> dict[str, set[str]]:
     modules = {module_name(path): path for path in ROOT.rglob("*.py")}
-    return {
-        name: {other for other in top_level_imports(path) if other in modules and other != name}
-        for name, path in modules.items()
-    }
+    edges: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        imported = {other for other in top_level_imports(path) if other in modules and other != name}
+        # ``from rxllm.operators import _approval_step`` imports the submodule: not the package's __init__
+        # (which Python has loaded by then, as for any submodule; the package's own imports are its edges).
+        submodules = {other.rsplit(".", 1)[0] for other in imported if other.rsplit(".", 1)[0] in imported}
+        edges[name] = imported - {package for package in submodules if name.startswith(package + ".")}
+    return edges
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:

@@ -70,6 +70,7 @@ from rxllm.events import (
 from rxllm.hooks import Hook, Skip, Terminate
 from rxllm.messages import Message, ToolResultPart
 from rxllm.operators import _approval_step as approval_step
+from rxllm.operators._agent_settings import Settings as _Settings
 from rxllm.operators._in_order import in_order
 from rxllm.operators._parse_output import partial_outputs
 from rxllm.output import OutputSpec, output_spec
@@ -293,55 +294,6 @@ def resume_run(
         return events.pipe(ops.do_action(on_error=current.charge))
 
     return reactivex.defer(run)
-
-
-class _Settings:
-    __slots__ = (
-        "approvals",
-        "hook",
-        "max_turns",
-        "model",
-        "name",
-        "output",
-        "output_retries",
-        "pause",
-        "preamble",
-        "request_options",
-        "suspend",
-        "tool_concurrency",
-        "tools",
-    )
-
-    def __init__(
-        self,
-        *,
-        model: StreamModel,
-        tools: dict[str, Tool[..., Any]],
-        preamble: str | None,
-        hook: Hook | None,
-        max_turns: int,
-        tool_concurrency: int,
-        pause: PauseControl | None,
-        request_options: dict[str, Any],
-        name: str | None = None,
-        output: OutputSpec | None = None,
-        output_retries: int = 1,
-        approvals: Approvals | None = None,
-        suspend: bool = False,
-    ) -> None:
-        self.model = model
-        self.tools = tools
-        self.preamble = preamble
-        self.hook = hook
-        self.max_turns = max_turns
-        self.tool_concurrency = tool_concurrency
-        self.pause = pause
-        self.request_options = request_options
-        self.name = name
-        self.output = output
-        self.output_retries = output_retries
-        self.approvals = approvals
-        self.suspend = suspend
 
 
 class _Run:

@@ -54,7 +54,7 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 import reactivex
@@ -73,16 +73,44 @@ from rxllm.events import (
     ToolApprovalRequest,
     ToolCall,
     ToolResult,
+    Usage,
 )
-from rxllm.hooks import Skip
+from rxllm.hooks import Skip, Terminate
 from rxllm.messages import Message, ToolCallPart
+from rxllm.operators._agent_settings import Settings
 from rxllm.operators._in_order import in_order
 from rxllm.output import OutputSpec
 from rxllm.response import CompletionResponse
 from rxllm.tools import Tool, ToolArgumentsError
 
-if TYPE_CHECKING:
-    from rxllm.operators._agent import _Run, _Settings
+
+class _Run(Protocol):
+    """What the step needs of the agent's run (``rxllm.operators._agent._Run``, which calls the step)."""
+
+    settings: Settings
+    prompt: str
+    messages: list[Message]
+    usage: Usage
+    reported: bool
+    usage_complete: bool
+    output_retries_left: int
+
+    async def call_hook(self, method: str, *args: Any) -> Any: ...
+
+    def stop_if(self, decision: Terminate | Skip | None) -> None: ...
+
+    def continue_with(
+        self, number: int, answer: Message, results: Sequence[ToolResult]
+    ) -> Observable[AgentEvent]: ...
+
+    async def execute(self, index: int, call: ToolCall) -> tuple[int, ToolResult]: ...
+
+    async def finish(
+        self, index: int, call: ToolCall, content: str, is_error: bool
+    ) -> tuple[int, ToolResult]: ...
+
+    async def invoke(self, call: ToolCall) -> tuple[str, bool]: ...
+
 
 __all__ = ["approval_step", "asks", "check_resume", "fingerprint", "restore", "resumed"]
 
@@ -372,7 +400,7 @@ def fingerprint(tools: Iterable[Tool[..., Any]], output: OutputSpec | None) -> s
 # -- resuming ---------------------------------------------------------------------------------
 
 
-def check_resume(settings: _Settings, state: RunState, decisions: Mapping[str, Decision]) -> None:
+def check_resume(settings: Settings, state: RunState, decisions: Mapping[str, Decision]) -> None:
     """``RunStateError`` or ``ApprovalError`` when this agent cannot resume ``state`` with ``decisions``."""
     if state.version != STATE_VERSION:
         raise RunStateError(
