@@ -32,8 +32,8 @@ from benchmarks.partial_json import deltas_of, realistic_output
 from rxllm import Agent, Final, FinalResponse, TextDelta, ToolCall
 from rxllm.events import AgentEvent, Output, PartialOutput
 from rxllm.operators import collect_response, parse_output
-from rxllm.providers.scripted import Call, ScriptedModel, Turn, dialect_of, replay_sse
 from rxllm.response import CompletionResponse
+from rxllm.testing import Call, ScriptedModel, Turn, dialect_of, replay_sse
 
 _PIECES = ("Hé", "llo", " wörld", ", ", "東京", " 🙂", " and", " so", " on", ".")
 

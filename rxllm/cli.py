@@ -74,7 +74,8 @@ from rxllm.prices import Cost, known_cost
 from rxllm.providers._base import Provider
 from rxllm.providers.anthropic import AnthropicMessages
 from rxllm.providers.openai import OpenAIChat, OpenAIResponses
-from rxllm.providers.scripted import Call, ReceivedRequest, ScriptedServer, Turn
+from rxllm.testing._server import ReceivedRequest, ScriptedServer
+from rxllm.testing._writers import Call, Turn
 from rxllm.tools import Tool, tool
 
 __all__ = ["Console", "TerminalApprovals", "calculator_tool", "clock_tool", "demo", "demo_script", "main"]

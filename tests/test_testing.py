@@ -112,7 +112,8 @@ def test_the_pytest_plugin_loads_nothing_of_rxllm_until_a_test_uses_its_fixture(
         "import sys\n\n"
         "def test_nothing_of_rxllm_is_loaded():\n"
         "    loaded = sorted(m for m in sys.modules if m.startswith(('rxllm', 'reactivex', 'msgspec')))\n"
-        "    assert loaded == ['rxllm', 'rxllm._pytest_plugin', 'rxllm._version'], loaded\n"
+        "    plugin = ['rxllm', 'rxllm._version', 'rxllm.testing', 'rxllm.testing._pytest_plugin']\n"
+        "    assert loaded == plugin, loaded\n"
     )
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
@@ -191,3 +192,13 @@ def test_a_failing_user_test_shows_none_of_the_helpers_frames(tmp_path: Path) ->
     # Neither the helpers' source nor asyncio's runner between the user's line and the error's origin.
     for shown in ("rxllm/testing.py", "rxllm/bridges.py", "asyncio/runners.py", "asyncio/base_events.py"):
         assert shown not in report, report
+
+
+def test_the_kit_by_its_first_address_is_the_same_kit() -> None:
+    # rxllm.providers.scripted named the scripted model and server before rxllm.testing became a package.
+    import rxllm.providers.scripted as first
+    import rxllm.testing as kit
+
+    for name in ["Call", "Turn", "ScriptedModel", "ScriptedServer", "Reply", "ReceivedRequest", "sse_bytes"]:
+        assert getattr(first, name) is getattr(kit, name), name
+    assert set(kit.__all__) <= set(first.__all__) | {"assert_marbles", "event_values", "timeline"}

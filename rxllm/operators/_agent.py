@@ -48,6 +48,7 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 
 from rxllm import tracing
+from rxllm._agent_settings import Settings as _Settings
 from rxllm._aio import from_coroutine
 from rxllm._log import log, log_tool_call
 from rxllm.approvals import Approvals, Decision
@@ -70,7 +71,6 @@ from rxllm.events import (
 from rxllm.hooks import Hook, Skip, Terminate
 from rxllm.messages import Message, ToolResultPart
 from rxllm.operators import _approval_step as approval_step
-from rxllm.operators._agent_settings import Settings as _Settings
 from rxllm.operators._in_order import in_order
 from rxllm.operators._parse_output import partial_outputs
 from rxllm.output import OutputSpec, output_spec

@@ -62,6 +62,7 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
 
+from rxllm._agent_settings import Settings
 from rxllm._aio import event_loop, from_coroutine
 from rxllm.approvals import Approve, Decision, Deny, check_edit
 from rxllm.errors import ApprovalError, CallbackError, RunStateError
@@ -77,7 +78,6 @@ from rxllm.events import (
 )
 from rxllm.hooks import Skip, Terminate
 from rxllm.messages import Message, ToolCallPart
-from rxllm.operators._agent_settings import Settings
 from rxllm.operators._in_order import in_order
 from rxllm.output import OutputSpec
 from rxllm.response import CompletionResponse

@@ -1,33 +1,4 @@
-"""The test kit: scripted models, SSE transcripts, a loopback replay server, marble helpers.
-
-For tests of code built on rxllm, with no network and no API key::
-
-    from rxllm.testing import Call, ScriptedModel, Turn
-
-    model = ScriptedModel([Turn(calls=[Call("clock", {"tz": "UTC"})]), Turn(text=["It is noon."])])
-    events = rxllm.run(Agent(model, tools=[clock]).stream_prompt("Time?"))
-    assert events[-1].text == "It is noon."
-    assert model.requests[1].messages[-1].role == "tool"
-
-* ``ScriptedModel`` answers offline, turn by turn; ``ScriptedServer`` serves the
-  same scripts over HTTP on 127.0.0.1 in any provider's wire format, for tests of
-  the whole path (``server.provider()`` is a real provider pointed at it).
-* ``Turn`` and ``Call`` describe a turn once; ``sse_bytes(turn, dialect)`` (and
-  ``openai_chat_sse``, ``openai_responses_sse``, ``anthropic_sse``) write it as the
-  provider's exact SSE bytes; ``replay_sse(pieces, dialect)`` decodes such bytes
-  through the providers' pipe.
-* ``event_values`` and ``assert_marbles`` make marble tests of operators over
-  rxllm events short, with failures that say what happened when.
-* The ``scripted_server`` pytest fixture (a pytest plugin registered when rxllm is
-  installed: ``rxllm._pytest_plugin``, which loads nothing until a test uses it)
-  starts servers on a thread of their own and stops them after the test, so
-  sync and async tests alike can use them (``pip install "rxllm[testing]"``
-  brings pytest and anyio, whose plugin runs ``@pytest.mark.anyio`` tests)::
-
-      def test_my_client(scripted_server):
-          server = scripted_server([Turn(text=["Hi"])], dialect="anthropic")
-          ...
-"""
+"""Marble helpers for tests of operators over rxllm events: short to write, failures that say when."""
 
 from __future__ import annotations
 
@@ -39,40 +10,7 @@ from reactivex.notification import OnError, OnNext
 from reactivex.testing.marbles import marbles_testing
 from reactivex.testing.recorded import Recorded
 
-from rxllm.providers.scripted import (
-    Call,
-    ReceivedRequest,
-    Reply,
-    ScriptedModel,
-    ScriptedServer,
-    ScriptExhaustedError,
-    Turn,
-    anthropic_sse,
-    dialect_of,
-    openai_chat_sse,
-    openai_responses_sse,
-    replay_sse,
-    sse_bytes,
-)
-
-__all__ = [
-    "Call",
-    "ReceivedRequest",
-    "Reply",
-    "ScriptExhaustedError",
-    "ScriptedModel",
-    "ScriptedServer",
-    "Turn",
-    "anthropic_sse",
-    "assert_marbles",
-    "dialect_of",
-    "event_values",
-    "openai_chat_sse",
-    "openai_responses_sse",
-    "replay_sse",
-    "sse_bytes",
-    "timeline",
-]
+__all__ = ["assert_marbles", "event_values", "timeline"]
 
 
 def event_values(**events: object) -> dict[str | float, object]:

@@ -1,4 +1,4 @@
-"""The settings of an agent run, shared by the run (``_agent``) and its approval step (``_approval_step``)."""
+"""The settings of an agent run, shared by the agent operator (``operators._agent``) and its approval step."""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from rxllm.providers.scripted import DialectName, ScriptedServer, ServerScript
+    from rxllm.testing._server import ScriptedServer, ServerScript
+    from rxllm.testing._writers import DialectName
 
 __all__ = ["scripted_server"]
 
