@@ -111,15 +111,11 @@ class HttpClient:
         self._lock = threading.Lock()
         self._connect_timeout = connect_timeout
         self._read_bufsize = read_bufsize
-
-    def _timeout(self) -> aiohttp.ClientTimeout:
         # ``connect`` bounds the whole connect phase: the wait for a pooled connection, DNS,
         # TCP and TLS; ``sock_connect`` each address tried. No ``total`` (it would end long or
         # paused streams) and no ``sock_read`` (the idle limit is rxllm's own, counted in
-        # events and stopped while paused).
-        return aiohttp.ClientTimeout(
-            total=None, connect=self._connect_timeout, sock_connect=self._connect_timeout
-        )
+        # events and stopped while paused). Made once: an attrs class, costly to make per request.
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout)
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._borrowed is not None:
@@ -129,7 +125,7 @@ class HttpClient:
             owned = self._owned.get(loop)
         if owned is not None and not owned.session.closed:
             return owned.session
-        session = aiohttp.ClientSession(timeout=self._timeout(), read_bufsize=self._read_bufsize)
+        session = aiohttp.ClientSession(timeout=self._timeout, read_bufsize=self._read_bufsize)
         owned = _Owned(session, self, loop)
         with self._lock:
             self._owned[loop] = owned
@@ -169,7 +165,7 @@ class HttpClient:
                 data=body,
                 headers=dict(headers),
                 read_bufsize=self._read_bufsize,
-                timeout=self._timeout(),
+                timeout=self._timeout,
             )
         except aiohttp.ConnectionTimeoutError as exc:
             limit = self._connect_timeout if self._connect_timeout is not None else 0.0
