@@ -5,7 +5,8 @@ Sections, all in one run against one loopback server process:
 1. **streams**: every case of ``benchmarks.cases`` on the same N-event streams, interleaved
    (the case order rotated each repetition), CPU per chunk and chunks per second;
 2. **scale**: 1,000 concurrent streams on one loop, bursty and paced (``benchmarks.scale``,
-   one process per run so memory readings stay apart);
+   one process per run so memory readings stay apart); **huge**: 10,000 paced ones;
+   **latency**: from the first byte on the socket to the first event (``benchmarks.latency``);
 3. **pause**: 100 paused streams (``benchmarks.pause``);
 4. **scaling**: ``collect_response``, the agent, tool-argument assembly and ``parse_output`` at two sizes
    (``benchmarks.scaling``);
@@ -38,14 +39,14 @@ from benchmarks.harness import ROOT, Stopwatch, rotated, server_process, summary
 
 # (numerator, denominator, target ratio or None): CPU per chunk, taken within each repetition.
 RATIOS: tuple[tuple[str, str, float | None], ...] = (
-    ("rxllm-chat", "floor-chat", 4.0),
+    ("rxllm-chat", "floor-chat", 1.5),
     ("rxllm-chat", "openai-create", 0.1),
     ("rxllm-chat", "openai-stream", None),
-    ("rxllm-responses", "floor-responses", 6.0),
+    ("rxllm-responses", "floor-responses", 1.7),
     ("rxllm-responses", "openai-responses", 0.12),
-    ("rxllm-anthropic", "floor-anthropic", 6.0),
+    ("rxllm-anthropic", "floor-anthropic", 1.7),
     ("rxllm-anthropic", "anthropic-stream", 0.12),
-    ("agent-rxllm-chat", "agent-floor-chat", None),
+    ("agent-rxllm-chat", "agent-floor-chat", 2.0),
     ("rxllm-chat-traced", "rxllm-chat", None),
     ("openai-create", "floor-chat", None),
     ("openai-stream", "floor-chat", None),
@@ -191,8 +192,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=7, help="repetitions (medians over them)")
     parser.add_argument("--scale-reps", type=int, default=5)
     parser.add_argument("--streams", type=int, default=1000, help="concurrent streams in the scale runs")
+    parser.add_argument("--huge-streams", type=int, default=10_000, help="concurrent paced streams, huge run")
+    parser.add_argument("--huge-reps", type=int, default=2)
     parser.add_argument(
-        "--only", default="streams,scale,pause,tracing,scaling,import", help="sections to run"
+        "--only",
+        default="streams,scale,huge,latency,pause,tracing,scaling,import",
+        help="sections to run",
     )
     parser.add_argument("--cases", default="", help="comma-separated case names (default: all available)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -204,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.smoke:
         args.events, args.reps, args.scale_reps, args.streams = 200, 1, 1, 20
+        args.huge_streams, args.huge_reps = 40, 1
     sections = set(args.only.split(","))
     names = [spec.name for spec in CASES if available(spec)]
     if args.cases:
@@ -231,6 +237,14 @@ def main(argv: list[str] | None = None) -> int:
             modes = {"burst": 40, "paced10": 32} if args.smoke else {"burst": 50, "paced100": 32}
             print(f"scale: {args.streams} concurrent streams x {args.scale_reps} repetitions", flush=True)
             results["scale"] = _scale(origin, args.streams, modes, args.scale_reps, sdk)
+        if "huge" in sections:
+            mode = {"paced10": 32} if args.smoke else {"paced100": 50}
+            print(f"huge: {args.huge_streams:,} concurrent paced streams x {args.huge_reps}", flush=True)
+            results["huge"] = _scale(origin, args.huge_streams, mode, args.huge_reps, False)
+        if "latency" in sections:
+            print("latency: first byte on the socket to first event", flush=True)
+            streams = "20" if args.smoke else "300"
+            results["latency"] = _child("benchmarks.latency", ["--origin", origin, "--streams", streams])
         if "pause" in sections:
             print("pause: 100 paused streams", flush=True)
             pause_args = ["--origin", origin] + (

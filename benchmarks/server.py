@@ -11,7 +11,10 @@ It prints ``PORT <n>`` on its first line once it listens on 127.0.0.1, then serv
     * ``burst``: the whole body written at once, as fast as the socket takes it;
     * ``paced<ms>``: one event per write, ``<ms>`` milliseconds apart;
     * ``flood``: a Chat stream that never ends, written as fast as the client reads
-      (for the pause benchmark); the bytes each connection took are counted.
+      (for the pause benchmark); the bytes each connection took are counted;
+    * ``stamped``: a Chat text stream whose first event comes 20 ms after the headers
+      and says when it was written (``time.perf_counter_ns()``, the machine's monotonic
+      clock, the same in every process), for the latency benchmark.
 
 ``GET /stats``
     ``{"flood": [bytes written on each flood connection so far]}``.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import resource
 import sys
+import time
 
 import msgspec
 from aiohttp import web
@@ -60,6 +64,9 @@ class BenchServer:
             if mode == "flood":
                 await self._flood(response)
                 return response
+            if mode == "stamped":
+                await self._stamped(response)
+                return response
             the_api: Api = api
             stream = build(the_api, int(request.match_info["events"]), turn_for(the_api, body))
             if mode == "burst":
@@ -84,6 +91,20 @@ class BenchServer:
         while True:
             await response.write(block)  # waits while the transport's buffer is full
             self.flood_written[slot] += len(block)
+
+    async def _stamped(self, response: web.StreamResponse) -> None:
+        # The client is idle, waiting on its socket, when the first event is written.
+        await asyncio.sleep(0.02)
+        stamp = str(time.perf_counter_ns())
+        delta = {"role": "assistant", "content": stamp}
+        first = {"id": "c1", "object": "chat.completion.chunk", "model": "bench", "choices": [
+            {"index": 0, "delta": delta, "finish_reason": None}]}  # fmt: skip
+        await response.write(b"data: " + msgspec.json.encode(first) + b"\n\n")
+        last = {"id": "c1", "object": "chat.completion.chunk", "model": "bench", "choices": [
+            {"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}  # fmt: skip
+        await response.write(b"data: " + msgspec.json.encode(last) + b"\n\ndata: [DONE]\n\n")
+        await response.write_eof()
 
     async def stats(self, request: web.Request) -> web.Response:
         return web.Response(

@@ -115,7 +115,9 @@ class HttpClient:
         # TCP and TLS; ``sock_connect`` each address tried. No ``total`` (it would end long or
         # paused streams) and no ``sock_read`` (the idle limit is rxllm's own, counted in
         # events and stopped while paused). Made once: an attrs class, costly to make per request.
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout)
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_connect=connect_timeout
+        )
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._borrowed is not None:
