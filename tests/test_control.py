@@ -27,7 +27,9 @@ async def test_wait_resumed_returns_at_once_when_running() -> None:
 async def test_wait_resumed_wakes_on_resume_from_another_thread() -> None:
     control = PauseControl(paused=True)
     waiter = asyncio.ensure_future(control.wait_resumed())
-    await asyncio.sleep(0.05)
+    # One pass of the loop runs the waiter's task up to its wait (tasks run in the order they were
+    # scheduled): had it returned while paused, it would be done now.
+    await asyncio.sleep(0)
     assert not waiter.done()
     threading.Thread(target=control.resume).start()
     await asyncio.wait_for(waiter, 1.0)
