@@ -79,8 +79,8 @@ def from_async(
     .. marble::
         :alt: from_async
 
-        subscribe ──► task ──► -a-b-c-|     (produce returned)
-                               -a-b-#       (produce raised)
+        -a-b-c-|            from the subscription on: produce emitted a, b, c and returned
+        -a-b-#              ... or raised (# is its exception)
 
     ``produce`` emits with ``observer.on_next`` and checks ``disposed()`` after
     each emission (an observer may dispose from inside ``on_next``); returning
@@ -188,7 +188,8 @@ def from_coroutine(factory: Callable[[], Awaitable[_T]]) -> Observable[_T]:
     .. marble::
         :alt: from_coroutine
 
-        subscribe ──► task ──► ----r|      (or # when the coroutine raises)
+        ----(r,|)           from the subscription on: the coroutine's result r, then the end
+        ----#               ... or the coroutine raised (# is its exception)
     """
 
     async def produce(observer: abc.ObserverBase[_T], disposed: Callable[[], bool]) -> None:

@@ -119,7 +119,16 @@ class Agent:
         )
 
     def stream_chat(
-        self, prompt: str, history: Sequence[Message], *, hook: Hook | None = None
+        self,
+        prompt: str,
+        history: Sequence[Message],
+        *,
+        hook: Hook | None = None,
+        max_turns: int | None = None,
+        pause: PauseControl | None = None,
     ) -> Observable[AgentEvent]:
-        """``stream_prompt`` continuing ``history`` (for example a previous ``FinalResponse.history``)."""
-        return self.stream_prompt(prompt, history=history, hook=hook)
+        """``stream_prompt`` continuing ``history`` (for example a previous ``FinalResponse.history``).
+
+        It takes the same options as ``stream_prompt``.
+        """
+        return self.stream_prompt(prompt, history=history, hook=hook, max_turns=max_turns, pause=pause)

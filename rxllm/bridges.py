@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -194,6 +194,7 @@ def run(observable: Observable[_T], *, timeout: float | None = None) -> list[_T]
     __tracebackhide__ = True
 
     async def collect() -> list[_T]:
+        __tracebackhide__ = True
         items: list[_T] = []
         async with asyncio.timeout(timeout):
             async for item in aiter(observable):
@@ -201,23 +202,79 @@ def run(observable: Observable[_T], *, timeout: float | None = None) -> list[_T]
         return items
 
     if not _loop_running():
-        return asyncio.run(collect())
+        try:
+            return asyncio.run(collect())
+        except KeyboardInterrupt:
+            # asyncio.run raises it while handling the task's CancelledError: Ctrl-C alone shows.
+            raise KeyboardInterrupt from None
+        except Exception as error:
+            raise _from_its_origin(error)  # noqa: B904 - the error itself, raised again
+    return _run_in_worker(collect)
 
+
+def _run_in_worker(collect: Callable[[], Coroutine[Any, Any, list[_T]]]) -> list[_T]:
+    """``run`` where this thread's loop runs (a notebook cell): a fresh loop in a worker thread.
+
+    Ctrl-C in the waiting thread cancels the worker's task, which disposes the
+    subscription (the connection closes), and then propagates.
+    """
+    __tracebackhide__ = True
     result: list[list[_T]] = []
     failure: list[BaseException] = []
+    started = threading.Event()
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
+
+    async def main() -> list[_T]:
+        __tracebackhide__ = True
+        task = asyncio.current_task()
+        assert task is not None
+        running.append((asyncio.get_running_loop(), task))
+        started.set()
+        return await collect()
 
     def work() -> None:
+        __tracebackhide__ = True
         try:
-            result.append(asyncio.run(collect()))
+            result.append(asyncio.run(main()))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
             failure.append(exc)
+        finally:
+            started.set()
 
     worker = threading.Thread(target=work, name="rxllm-run", daemon=True)
     worker.start()
-    worker.join()
+    try:
+        worker.join()
+    except KeyboardInterrupt:
+        started.wait()
+        if running:
+            loop, task = running[0]
+
+            def cancel() -> None:
+                task.cancel()
+
+            on_loop(loop, cancel)
+        worker.join()
+        raise KeyboardInterrupt from None
     if failure:
-        raise failure[0]
+        error = failure[0]
+        raise _from_its_origin(error)
     return result[0]
+
+
+def _from_its_origin(error: BaseException) -> BaseException:
+    """``error`` with the frames of ``run``'s machinery (asyncio's runner, this module) cut off its traceback.
+
+    What stays is where the error was raised, if it was raised before it was
+    delivered (a provider's failure); the traceback then reads from the caller's
+    ``rxllm.run(...)`` line straight to it.
+    """
+    origin = traceback = error.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_globals.get("__name__") == __name__:
+            origin = traceback.tb_next
+        traceback = traceback.tb_next
+    return error.with_traceback(origin)
 
 
 def _loop_running() -> bool:

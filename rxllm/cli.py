@@ -4,6 +4,7 @@
 
     rxllm demo                                    # no network, no key: a scripted server on 127.0.0.1
     rxllm chat "Why is the sky blue?" --provider openai --model gpt-4o-mini
+    rxllm chat --model gpt-4o-mini --system "Be brief." --tool mytools:add     # an interactive chat
     rxllm chat "Hi" --provider openai --model llama3.2 --base-url http://localhost:11434/v1
     rxllm chat "Hi" --provider anthropic --model claude-sonnet-4-5 --json | jq .type
 
@@ -14,7 +15,10 @@ JSON line instead, and on failure an ``ErrorInfo`` as the last line (the exit
 status is 1 either way). The key
 comes from the provider's usual environment variable (``OPENAI_API_KEY``,
 ``ANTHROPIC_API_KEY``). Ctrl-C cancels: the connection is closed and the command
-exits with status 130.
+exits with status 130. Without a prompt, ``rxllm chat`` is an interactive chat
+that keeps the history between turns (Ctrl-C cancels the answer and returns to
+the prompt, Ctrl-D leaves); ``--tool module:function`` gives the agent ``@tool``
+functions, ``--system`` a system prompt.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import argparse
 import ast
 import asyncio
 import contextlib
+import importlib
 import itertools
 import math
 import operator
@@ -57,6 +62,7 @@ from rxllm.events import (
     ToolResult,
     Usage,
 )
+from rxllm.messages import Message
 from rxllm.operators import DEFAULT_MAX_TURNS
 from rxllm.prices import Cost, known_cost
 from rxllm.providers._base import Provider
@@ -258,11 +264,22 @@ class _Waiting:
             self.err.flush()
 
 
-async def _show_run(agent: Agent, prompt: str, *, out: TextIO, err: TextIO, json: bool, color: bool) -> None:
+async def _show_run(
+    agent: Agent,
+    prompt: str,
+    *,
+    out: TextIO,
+    err: TextIO,
+    json: bool,
+    color: bool,
+    history: Sequence[Message] = (),
+) -> FinalResponse | None:
     """Stream one agent run to ``out``; raise its error (with ``json``, after an ``ErrorInfo`` line).
 
-    A known cost (``rxllm[prices]``) ends the usage line.
+    The run continues ``history``; its ``FinalResponse`` is returned. A known
+    cost (``rxllm[prices]``) ends the usage line.
     """
+    final: FinalResponse | None = None
     model = agent.model
     cost_of: Callable[[Usage], Cost | None] | None = None
     if isinstance(model, Provider):
@@ -274,8 +291,10 @@ async def _show_run(agent: Agent, prompt: str, *, out: TextIO, err: TextIO, json
     console = Console(out, color=color, live=not json and out.isatty(), cost_of=cost_of)
     waiting = _Waiting(err)
     try:
-        async for event in aiter(agent.stream_prompt(prompt)):
+        async for event in aiter(agent.stream_chat(prompt, history)):
             waiting.stop()
+            if isinstance(event, FinalResponse):
+                final = event
             if json:
                 out.write(msgspec.json.encode(event).decode() + "\n")
                 out.flush()
@@ -290,6 +309,7 @@ async def _show_run(agent: Agent, prompt: str, *, out: TextIO, err: TextIO, json
         waiting.stop()
         if not json:
             console.close()
+    return final
 
 
 # -- the demo -------------------------------------------------------------------------------
@@ -451,66 +471,260 @@ def _is_loopback(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-async def chat(args: argparse.Namespace, out: TextIO, err: TextIO, *, color: bool) -> int:
+class _SetupError(Exception):
+    """The chat cannot start: the message says why (exit status 2)."""
+
+
+def _chat_agent(args: argparse.Namespace) -> Agent:
+    """The agent ``rxllm chat`` runs, from the command line; ``_SetupError`` says what is wrong."""
+    tools = [_load_tool(spec) for spec in args.tool]
     kind = PROVIDERS[args.provider]
     try:
         model = kind(args.model, base_url=args.base_url, midstream_retries=args.midstream_retries)
     except RxLLMError as exc:
+        raise _SetupError(str(exc)) from None
+    if not os.environ.get(kind.api_key_env) and not _is_loopback(model.base_url):
+        raise _SetupError(
+            f"set {kind.api_key_env} for --provider {args.provider} "
+            "(or pass --base-url for a local server that needs no key)"
+        )
+    return Agent(model, preamble=args.system, tools=tools, max_turns=args.max_turns)
+
+
+def _load_tool(spec: str) -> Tool[..., Any]:
+    """``--tool module:function``: the ``@tool`` (or a plain function, made one) named by ``spec``.
+
+    The module is imported as Python would, the current directory first (as
+    ``python -m`` does), so ``--tool mytools:add`` finds ``./mytools.py``.
+    """
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise _SetupError(f"--tool {spec}: name a function as module:function, e.g. mytools:add")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _SetupError(f"--tool {spec}: cannot import {module_name}: {exc}") from None
+    found = getattr(module, attribute, None)
+    if isinstance(found, Tool):
+        return found
+    if callable(found):
+        try:
+            return tool(found)
+        except (TypeError, ValueError) as exc:
+            raise _SetupError(f"--tool {spec}: not usable as a tool: {exc}") from None
+    raise _SetupError(f"--tool {spec}: {module_name} has no function {attribute}")
+
+
+async def chat(args: argparse.Namespace, out: TextIO, err: TextIO, *, color: bool) -> int:
+    """``rxllm chat PROMPT``: one agent run, streamed."""
+    try:
+        agent = _chat_agent(args)
+    except _SetupError as exc:
         err.write(f"rxllm: {exc}\n")
         return 2
-    if not os.environ.get(kind.api_key_env) and not _is_loopback(model.base_url):
-        err.write(
-            f"rxllm: set {kind.api_key_env} for --provider {args.provider} "
-            "(or pass --base-url for a local server that needs no key)\n"
-        )
-        await model.aclose()
-        return 2
-    async with model:
-        agent = Agent(model, preamble=args.preamble, max_turns=args.max_turns)
+    assert isinstance(agent.model, Provider)
+    async with agent.model:
         await _show_run(agent, args.prompt, out=out, err=err, json=args.json, color=color)
     return 0
+
+
+def interactive_chat(
+    args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO, *, color: bool
+) -> int:
+    """``rxllm chat`` without a prompt: read a prompt, stream the answer, and again, keeping the history.
+
+    Ctrl-C while an answer streams cancels it (the connection closes; the
+    exchange is left out of the history) and returns to the prompt; at the
+    prompt it clears the line. Ctrl-D (end of input) leaves, with status 0. A
+    failed answer is reported and the chat goes on. Each answer runs on an
+    event loop of its own (``asyncio.run``), so Ctrl-C reaches it as Python's
+    own ``KeyboardInterrupt`` handling gives it.
+    """
+    try:
+        agent = _chat_agent(args)
+    except _SetupError as exc:
+        err.write(f"rxllm: {exc}\n")
+        return 2
+    model = agent.model
+    assert isinstance(model, Provider)
+    asking = err if args.json else out  # with --json, stdout is the events alone
+    if stdin.isatty():
+        err.write(
+            f"rxllm chat with {args.model} at {model.base_url}: Ctrl-C cancels an answer, Ctrl-D leaves\n"
+        )
+    history: Sequence[Message] = ()
+    while True:
+        try:
+            prompt = _read_prompt(asking, stdin, color=color)
+        except EOFError:
+            asking.write("\n")
+            asking.flush()
+            return 0
+        except KeyboardInterrupt:
+            asking.write("\n")
+            continue
+        if not prompt.strip():
+            continue
+        try:
+            final = asyncio.run(
+                _chat_turn(agent, prompt, history, out=out, err=err, json=args.json, color=color)
+            )
+        except KeyboardInterrupt:
+            err.write("\n[cancelled]\n" if not args.json else "[cancelled]\n")
+            err.flush()
+            continue
+        except RxLLMError as exc:
+            err.write(f"rxllm: {type(exc).__name__}: {exc}\n")
+            err.flush()
+            continue
+        if final is not None:
+            history = final.history
+
+
+async def _chat_turn(
+    agent: Agent,
+    prompt: str,
+    history: Sequence[Message],
+    *,
+    out: TextIO,
+    err: TextIO,
+    json: bool,
+    color: bool,
+) -> FinalResponse | None:
+    model = agent.model
+    assert isinstance(model, Provider)
+    async with model:  # this loop's session closes with the turn
+        return await _show_run(agent, prompt, history=history, out=out, err=err, json=json, color=color)
+
+
+def _read_prompt(out: TextIO, stdin: TextIO, *, color: bool) -> str:
+    """One line typed at the ``you:`` prompt; ``EOFError`` at the end of input (Ctrl-D)."""
+    if stdin is sys.stdin and out is sys.stdout and stdin.isatty():
+        with contextlib.suppress(ImportError):
+            import readline  # noqa: F401 - line editing and history at the prompt
+
+        # \001 and \002 tell readline the escapes take no columns.
+        return input("\001\x1b[1m\002you:\001\x1b[0m\002 " if color else "you: ")
+    out.write("\x1b[1myou:\x1b[0m " if color else "you: ")
+    out.flush()
+    line = stdin.readline()
+    if not line:
+        raise EOFError
+    return line.rstrip("\n")
 
 
 # -- the command ----------------------------------------------------------------------------
 
 
+ENVIRONMENT = """\
+environment variables (rxllm chat):
+  OPENAI_API_KEY      the API key for --provider openai and responses
+  OPENAI_BASE_URL     their server when --base-url is not given (else https://api.openai.com/v1)
+  ANTHROPIC_API_KEY   the API key for --provider anthropic
+  ANTHROPIC_BASE_URL  its server when --base-url is not given (else https://api.anthropic.com)
+  A server on 127.0.0.1 or localhost needs no key."""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rxllm", description="LLM provider streams as ReactiveX Observables: demo and chat."
+        prog="rxllm",
+        description="LLM provider streams as ReactiveX Observables: an offline demo, a chat with a model.",
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rxllm {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(command: argparse.ArgumentParser) -> None:
-        command.add_argument("--json", action="store_true", help="print every event as one JSON line")
+        command.add_argument(
+            "--json",
+            action="store_true",
+            help="print every event as one JSON line; a failure ends with an ErrorInfo line (default: off)",
+        )
         command.add_argument(
             "--color",
             choices=("auto", "always", "never"),
             default="auto",
-            help="colour and dim the output (auto: when writing to a terminal)",
+            help="colour and dim the output; auto: when writing to a terminal (default: auto)",
         )
 
     demo_command = commands.add_parser(
-        "demo", help="offline demo: a scripted server on 127.0.0.1, an agent with a calculator and a clock"
+        "demo",
+        help="offline demo: a scripted server on 127.0.0.1, an agent with a calculator and a clock",
+        description="An agent with a calculator and a clock, streamed from a scripted OpenAI-compatible "
+        "server on 127.0.0.1: no network, no API key.",
     )
     common(demo_command)
     demo_command.add_argument(
-        "--delay", type=float, default=0.03, metavar="SECONDS", help="pause before each streamed piece"
+        "--delay",
+        type=float,
+        default=0.03,
+        metavar="SECONDS",
+        help="the scripted server's pause before each streamed piece (default: 0.03)",
     )
 
-    chat_command = commands.add_parser("chat", help="stream an agent run from a real server")
-    chat_command.add_argument("prompt")
-    chat_command.add_argument("--provider", choices=sorted(PROVIDERS), default="openai")
-    chat_command.add_argument("--model", required=True)
-    chat_command.add_argument("--base-url", default=None, help="the server (default: the provider's env var)")
-    chat_command.add_argument("--max-turns", type=int, default=DEFAULT_MAX_TURNS, metavar="N")
-    chat_command.add_argument("--preamble", default=None, help="a system prompt")
+    chat_command = commands.add_parser(
+        "chat",
+        help="chat with a model: one prompt, or an interactive chat without one",
+        description=(
+            "Stream an agent run from a real server: text as it arrives, reasoning dimmed,\n"
+            "each tool call and its result, the usage at the end.\n\n"
+            "Without a prompt, an interactive chat that keeps the history between turns:\n"
+            "Ctrl-C cancels the answer (the connection closes) and returns to the prompt,\n"
+            "Ctrl-D leaves. With a prompt, Ctrl-C cancels and exits with status 130."
+        ),
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    chat_command.add_argument(
+        "prompt", nargs="?", help="what to ask; without it, an interactive chat (default: interactive)"
+    )
+    chat_command.add_argument(
+        "--provider",
+        choices=sorted(PROVIDERS),
+        default="openai",
+        help="the API the server speaks: openai (Chat Completions, and compatible servers such as Ollama, "
+        "vLLM, llama.cpp), responses (OpenAI Responses), anthropic (Messages) (default: openai)",
+    )
+    chat_command.add_argument("--model", required=True, help="the model's name on the server (required)")
+    chat_command.add_argument(
+        "--base-url",
+        default=None,
+        help="the server: OpenAI's ends in /v1, Anthropic's is the origin "
+        "(default: $OPENAI_BASE_URL or $ANTHROPIC_BASE_URL, else the provider's own)",
+    )
+    chat_command.add_argument(
+        "--system",
+        "--preamble",
+        dest="system",
+        default=None,
+        metavar="TEXT",
+        help="a system prompt for every turn (default: none)",
+    )
+    chat_command.add_argument(
+        "--tool",
+        action="append",
+        default=[],
+        metavar="MODULE:FUNCTION",
+        help="a function decorated with @rxllm.tool for the agent to call, imported from MODULE (the "
+        "current directory first); repeat for more tools (default: none)",
+    )
+    chat_command.add_argument(
+        "--max-turns",
+        type=_count,
+        default=DEFAULT_MAX_TURNS,
+        metavar="N",
+        help=f"the most model requests one answer may make (default: {DEFAULT_MAX_TURNS})",
+    )
     chat_command.add_argument(
         "--midstream-retries",
         type=_count,
         default=0,
         metavar="N",
-        help="send a turn whose stream broke again, up to N times; the partial answer is redrawn",
+        help="send a turn whose stream broke again, up to N times; the partial answer is redrawn "
+        "(default: 0)",
     )
     common(chat_command)
     return parser
@@ -523,7 +737,13 @@ def _count(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
     """Run the command; returns the exit status (130 after Ctrl-C)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
@@ -533,6 +753,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         parser.print_help(err)
         return 2
     color = args.color == "always" or (args.color == "auto" and out.isatty() and not args.json)
+    if args.command == "chat" and args.prompt is None:
+        return interactive_chat(args, out, err, stdin if stdin is not None else sys.stdin, color=color)
 
     async def command() -> int:
         if args.command == "demo":

@@ -18,7 +18,8 @@ answer (``Agent(model, output=T)``, ``parse_output(T)``) shows as a form that
 fills in as ``PartialOutput`` events arrive: the value so far as a table of
 fields (nested objects as nested tables, lists as numbered lists), marked valid
 when ``Output`` brings the validated value; the JSON text it came from is folded
-under it. It subscribes on the notebook's
+under it. Values that are not rxllm events (an Observable of your own, after a
+``map`` or a ``scan``) show as their ``repr``, one a line, in order. It subscribes on the notebook's
 running asyncio loop, so the cell returns at once and the output keeps
 updating; ``view.dispose()`` cancels the stream. ``events_table(events)``
 shows a list of events as a table. Given the ``provider`` the run streams
@@ -98,8 +99,8 @@ class StreamView:
         self.error: Exception | None = None
         self._cancelled = False
         self.min_interval = min_interval
-        # ("text" | "json" | "reasoning", [pieces]), ("tool", _ToolBlock), ("output", _OutputBlock)
-        # or ("note", text); "json" is text that turned out to be a structured answer
+        # ("text" | "json" | "reasoning", [pieces]), ("tool", _ToolBlock), ("output", _OutputBlock),
+        # ("note", text) or ("values", [reprs]); "json" is text that turned out to be a structured answer
         self._output: _OutputBlock | None = None
         self._blocks: list[tuple[str, Any]] = []
         self._turn_start = 0  # where the current turn's blocks begin: a StreamReset removes them
@@ -220,6 +221,12 @@ class StreamView:
         elif isinstance(event, FinalResponse):
             self._usage, self._turns = event.usage, event.turns
             self._complete = event.usage_complete
+        elif not isinstance(event, Event):
+            # Not an rxllm event (an Observable the user mapped or scanned): each value's repr, in order.
+            blocks = self._blocks
+            if not blocks or blocks[-1][0] != "values":
+                blocks.append(("values", []))
+            blocks[-1][1].append(repr(event))
 
     def _output_event(self, event: PartialOutput | Output) -> None:
         # The text this turn streamed was the answer's JSON: fold it under the form.
@@ -305,6 +312,8 @@ class StreamView:
                 lines.append(f"{head} {_json(block.value)}")
             elif kind == "note":
                 lines.append(f"[{block}]")
+            elif kind == "values":
+                lines.extend(block)
             elif kind == "reasoning":
                 lines.append(f"[reasoning, {len(''.join(block))} characters]")
             else:
@@ -329,6 +338,9 @@ class StreamView:
                 parts.append(_output_html(block))
             elif kind == "note":
                 parts.append(f'<div style="opacity: 0.6; color: #a60">↻ {html.escape(block)}</div>')
+            elif kind == "values":
+                shown = html.escape("\n".join(block))
+                parts.append(f'<pre class="rxllm-values" style="white-space: pre-wrap">{shown}</pre>')
             elif kind == "reasoning":
                 text = html.escape("".join(block))
                 parts.append(

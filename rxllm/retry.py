@@ -298,9 +298,9 @@ def retry_before_first_event(
     .. marble::
         :alt: retry_before_first_event
 
-        first subscription:   #             (HTTP 503)
-        second, after 2:        --#         (HTTP 503)
-        third, after 4:              -a-b-|
+        #                   the first subscription: # = ProviderError("busy", status=503)
+        --#                 the second, 2 ticks later (the backoff): # = ProviderError("busy", status=503)
+        -a-b-|              the third, 4 ticks after the second failed (the backoff doubled)
         [ retry_before_first_event(RetryPolicy(backoff=Backoff(initial=2, jitter=0))) ]
         ---------a-b-|
     """
@@ -326,12 +326,14 @@ def retry_turn(
     .. marble::
         :alt: retry_turn
 
-        first subscription:   #             (HTTP 503)
-        second, after 2:        -a-b-#      (connection lost)
-        third, after 4:                  -c-d-|
+        #                   the first subscription: # = ProviderError("busy", status=503)
+        -a-b-#              the second, 2 ticks later: # = StreamTruncatedError("lost", connection_lost=True)
+        -c-d-|              the third, 4 ticks after the second failed
         [ retry_turn(RetryPolicy(midstream_retries=1, backoff=Backoff(initial=2, jitter=0))) ]
-        w--a-b-R----c-d-|   w = Retrying(attempt=2, delay=2, reason="HTTP 503", status=503),
-                            R = StreamReset(attempt=3, reason="connection lost mid-stream")
+        w--a-b-R----c-d-|   w: the retry announced; R: discard a and b, the turn is sent again
+
+        :values: w = Retrying(attempt=2, delay=2, reason="HTTP 503", status=503)
+                 R = StreamReset(attempt=3, reason="connection lost mid-stream")
     """
     return _retrying(policy, _reset, on_retry, random, scheduler, announce=_announce)
 

@@ -365,8 +365,8 @@ def sse_source(
     .. marble::
         :alt: sse_source
 
-        subscribe ──► POST ──► -e-e-e-|      (the body ended)
-                              -e-e-#         (HTTP error, transport error, bad bytes)
+        -e-e-e-|            from the subscription (the POST) on: an SseEvent e a piece; the body ended
+        -e-e-#              ... or an HTTP error, a transport error, bad bytes
 
     * Exactly one request per subscription; it never reconnects or re-sends.
     * A non-2xx reply is a ``ProviderError`` with the provider's own message.

@@ -21,7 +21,8 @@ For tests of code built on rxllm, with no network and no API key::
 * The ``scripted_server`` pytest fixture (a pytest plugin registered when rxllm is
   installed: ``rxllm._pytest_plugin``, which loads nothing until a test uses it)
   starts servers on a thread of their own and stops them after the test, so
-  sync and async tests alike can use them::
+  sync and async tests alike can use them (``pip install "rxllm[testing]"``
+  brings pytest and anyio, whose plugin runs ``@pytest.mark.anyio`` tests)::
 
       def test_my_client(scripted_server):
           server = scripted_server([Turn(text=["Hi"])], dialect="anthropic")
@@ -90,6 +91,7 @@ def timeline(records: Sequence[Recorded[Any]], values: dict[str | float, object]
     Times count marble characters from the subscription; an event found in
     ``values`` is shown by its marble name, any other by its repr.
     """
+    __tracebackhide__ = True
     names = {id(value): name for name, value in (values or {}).items()}
     by_value = list((values or {}).items())
     lines: list[str] = []
@@ -133,6 +135,7 @@ def assert_marbles(
     comparison checks (error messages only), an error must also be of the
     expected type. A mismatch fails with both timelines, one notification a line.
     """
+    __tracebackhide__ = True
     wanted_error = expected_error if expected_error is not None else error
     with marbles_testing() as (start, cold, _hot, exp):
         got = start(cold(source, values, error).pipe(operator))

@@ -365,7 +365,7 @@ def progress_timeout(
 
         -a--b------c-|
         [ progress_timeout(first_event=3, idle=4) ]
-        -a--b---#           # = StreamTimeoutError("idle", 4)
+        -a--b---#           # = StreamTimeoutError("idle", 4)  (4 ticks after b, and c is never read)
 
         -----a-|
         [ progress_timeout(first_event=3, idle=4) ]
@@ -400,7 +400,7 @@ def total_timeout(
 
         -a-b-c-d-e-|
         [ total_timeout(6) ]
-        -a-b-c#
+        -a-b-c#             # = StreamTimeoutError("total", 6)
     """
 
     def link(observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None) -> _Total:

@@ -34,11 +34,12 @@ from rxllm import (
     Usage,
     tool,
 )
+from rxllm.control import PauseControl
 from rxllm.messages import ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from rxllm.operators import agent as agent_operator
 from rxllm.providers.openai import OpenAIChat
 from rxllm.retry import Backoff
-from rxllm.testing import Call, ScriptedServer, Turn, sse_bytes
+from rxllm.testing import Call, ScriptedModel, ScriptedServer, Turn, sse_bytes
 from rxllm.testing import Reply as ScriptedReply
 from rxllm.tools import TOOL_THREADS, tool_executor
 
@@ -850,3 +851,57 @@ async def test_retrying_passes_through_the_agent_and_changes_nothing_else(
     )
     assert [message.role for message in final.history] == ["user", "assistant", "tool", "assistant"]
     assert len(server.requests) == 3
+
+
+# -- stream_chat: a conversation goes on, with the options of stream_prompt ------------------------------
+
+EARLIER = (Message.user("I am Ada."), Message.assistant("Hello, Ada."))
+
+
+def test_stream_chat_takes_every_option_stream_prompt_takes() -> None:
+    import inspect
+
+    prompt_options = dict(inspect.signature(Agent.stream_prompt).parameters)
+    chat_options = dict(inspect.signature(Agent.stream_chat).parameters)
+    prompt_options.pop("history"), chat_options.pop("history")
+    assert list(chat_options) == list(prompt_options)
+    for name, option in prompt_options.items():
+        assert (chat_options[name].kind, chat_options[name].default, chat_options[name].annotation) == (
+            option.kind,
+            option.default,
+            option.annotation,
+        ), name
+
+
+async def test_stream_chat_max_turns_bounds_the_runs_requests() -> None:
+    loop = ScriptedReply(Turn(calls=[Call("get_weather", {"city": "Rome"})]))
+    async with ScriptedServer([loop, loop, loop]) as server, server.provider() as model:
+        agent = Agent(model, tools=[get_weather], max_turns=5)
+        result = await collect_events(agent.stream_chat("And in Rome?", EARLIER, max_turns=1))
+    assert isinstance(result.error, MaxTurnsError) and result.error.max_turns == 1
+    assert len(server.requests) == 1
+    sent = [message["content"] for message in server.requests[0].json["messages"]]
+    assert sent == ["I am Ada.", "Hello, Ada.", "And in Rome?"]
+
+
+async def test_stream_chat_pause_holds_the_run_until_resumed() -> None:
+    model = ScriptedModel([Turn(text=["Hi again."])])
+    control = PauseControl(paused=True)
+    events: list[Any] = []
+    Agent(model).stream_chat("Still there?", EARLIER, pause=control).subscribe(events.append)
+    assert events == [] and len(model.requests) == 1  # the turn was asked for, and is held
+    control.resume()
+    assert events[0] == TextDelta(text="Hi again.")
+    final = events[-1]
+    assert isinstance(final, FinalResponse)
+    assert final.history == (*EARLIER, Message.user("Still there?"), Message.assistant("Hi again."))
+
+
+async def test_stream_chat_hook_hears_the_continued_history_and_may_stop_the_run() -> None:
+    model = ScriptedModel([Turn(text=["never sent"])])
+    hook = Recorder("on_completion_call")
+    result = await collect_events(Agent(model).stream_chat("Bye.", EARLIER, hook=hook))
+    assert hook.calls == [("on_completion_call", "Bye.", 3)]  # the history it is about to send
+    assert isinstance(result.error, PromptCancelledError)
+    assert result.error.history == (*EARLIER, Message.user("Bye."))
+    assert model.requests == []

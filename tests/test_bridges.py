@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any, cast
@@ -23,7 +26,7 @@ from rxllm import (
     ToolResult,
     Usage,
 )
-from rxllm.testing import Call, Reply, ScriptedModel, ScriptedServer, Turn, sse_bytes
+from rxllm.testing import Call, ReceivedRequest, Reply, ScriptedModel, ScriptedServer, Turn, sse_bytes
 
 REQUEST = CompletionRequest([Message.user("Hi")])
 FINAL = Final(usage=Usage(input_tokens=10, output_tokens=5, total_tokens=15), finish_reason="stop")
@@ -250,3 +253,67 @@ def test_run_shows_the_streams_error_alone_in_its_traceback() -> None:
         rxllm.run(reactivex.throw(boom))
     assert caught.value is boom
     assert caught.value.__context__ is None, "no 'During handling of the above exception' before it"
+
+
+# -- Ctrl-C in a plain script -------------------------------------------------------------------------
+
+CTRL_C_SCRIPT = """
+import asyncio, sys
+import rxllm
+from rxllm import CompletionRequest, Message
+from rxllm.providers.openai import OpenAIChat
+
+stream = OpenAIChat("m", base_url=sys.argv[2]).stream(CompletionRequest([Message.user("Hi")]))
+try:
+    if sys.argv[1] == "iterate":
+        for event in rxllm.iterate(stream):
+            print("event", flush=True)
+    elif sys.argv[1] == "run":
+        rxllm.run(stream)
+    else:  # run where a loop already runs in this thread, as in a notebook cell
+        async def cell() -> None:
+            rxllm.run(stream)
+
+        asyncio.new_event_loop().run_until_complete(cell())
+finally:
+    sys.stdin.readline()  # alive until the test has looked at the server: exiting would close it too
+"""
+
+
+def _default_sigint() -> None:
+    # A suite run as a background job inherits SIGINT ignored; a terminal gives the default.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.mark.parametrize("bridge", ["iterate", "run", "run-in-a-loop"])
+def test_ctrl_c_in_a_plain_script_closes_the_connection_and_shows_only_keyboard_interrupt(
+    bridge: str,
+) -> None:
+    arrived = threading.Event()
+
+    def slow(_: ReceivedRequest) -> Reply:
+        arrived.set()
+        return Reply(Turn(text=["tick "] * 1000), delay=0.01)
+
+    with ScriptedServer([slow]) as server:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CTRL_C_SCRIPT, bridge, server.base_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_default_sigint,
+        )
+        assert child.stdout is not None
+        assert arrived.wait(30), "the script never sent its request"
+        if bridge == "iterate":
+            assert child.stdout.readline() == "event\n"  # events are streaming into the loop
+        child.send_signal(signal.SIGINT)
+        assert server.disconnected.wait(10), "the connection stayed open after Ctrl-C"
+        assert child.poll() is None  # still running: the script closed it, not its exit
+        _, stderr = child.communicate("\n", timeout=30)
+    assert child.returncode == -signal.SIGINT
+    # One traceback, ending in KeyboardInterrupt alone: no CancelledError, no "no running event loop".
+    assert stderr.count("Traceback (most recent call last)") == 1, stderr
+    assert "During handling" not in stderr and "CancelledError" not in stderr, stderr
+    assert stderr.endswith("\nKeyboardInterrupt\n"), stderr

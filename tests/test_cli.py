@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import fcntl
 import io
 import os
 import pty
 import re
+import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +23,7 @@ import pytest
 
 import rxllm
 from rxllm.cli import Console, calculator_tool, clock_tool, demo, main
+from rxllm.cli import _parser as cli_parser
 from rxllm.events import (
     AnyEvent,
     ErrorInfo,
@@ -32,7 +37,15 @@ from rxllm.events import (
     ToolResult,
     Usage,
 )
-from rxllm.providers.scripted import Call, DialectName, Reply, ScriptedServer, Turn, sse_bytes
+from rxllm.providers.scripted import (
+    Call,
+    DialectName,
+    ReceivedRequest,
+    Reply,
+    ScriptedServer,
+    Turn,
+    sse_bytes,
+)
 
 NOW = datetime(2026, 1, 5, 3, 4, tzinfo=UTC)
 
@@ -410,3 +423,239 @@ def test_chat_with_a_local_server_named_like_a_priced_model_shows_no_cost() -> N
         out.getvalue()
         == "Hi\n\n[usage] 1 turn · input 10 · output 5 · total 15 tokens (reasoning 0, cached 0)\n"
     )
+
+
+# -- chat: tools, a system prompt, the help ---------------------------------------------------------------
+
+TOOLS_MODULE = '''
+from rxllm import tool
+
+
+@tool
+def add(a: float, b: float) -> float:
+    """Add two numbers."""
+    return a + b
+
+
+def shout(text: str) -> str:
+    """Upper-case the text."""
+    return text.upper()
+
+
+NOT_A_FUNCTION = 3
+'''
+
+
+@pytest.fixture
+def tools_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A module of tools in the current directory, under a name of its own for this test."""
+    name = f"cli_tools_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(TOOLS_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])
+    return name
+
+
+def test_chat_tool_loads_tool_functions_the_agent_calls(tools_module: str) -> None:
+    script = [
+        Turn(calls=[Call("add", {"a": 2, "b": 3}, id="c1"), Call("shout", {"text": "hi"}, id="c2")]),
+        Turn(text=["5 and HI."]),
+    ]
+    with ScriptedServer(script) as server:
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["chat", "Go.", "--model", "m1", "--base-url", server.base_url]
+        argv += ["--tool", f"{tools_module}:add", "--tool", f"{tools_module}:shout"]
+        assert main(argv, out=out, err=err) == 0, err.getvalue()
+    assert out.getvalue().startswith(
+        '[tool call] add {"a": 2, "b": 3}\n[tool call] shout {"text": "hi"}\n'
+        "[result] add: 5.0\n[result] shout: HI\n5 and HI.\n"
+    )
+    first, second = server.requests
+    assert [t["function"]["name"] for t in first.json["tools"]] == ["add", "shout"]
+    assert [(m["role"], m["content"]) for m in second.json["messages"][-2:]] == [
+        ("tool", "5.0"),
+        ("tool", "HI"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("{module}", "--tool {module}: name a function as module:function, e.g. mytools:add"),
+        (
+            "no_such_module_here:add",
+            "--tool no_such_module_here:add: cannot import no_such_module_here: "
+            "No module named 'no_such_module_here'",
+        ),
+        ("{module}:subtract", "--tool {module}:subtract: {module} has no function subtract"),
+        (
+            "{module}:NOT_A_FUNCTION",
+            "--tool {module}:NOT_A_FUNCTION: {module} has no function NOT_A_FUNCTION",
+        ),
+    ],
+)
+def test_chat_tool_that_cannot_load_says_why_and_exits_2(tools_module: str, spec: str, message: str) -> None:
+    err = io.StringIO()
+    argv = [
+        "chat",
+        "Hi",
+        "--model",
+        "m1",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--tool",
+        spec.format(module=tools_module),
+    ]
+    assert main(argv, out=io.StringIO(), err=err) == 2
+    assert err.getvalue() == f"rxllm: {message.format(module=tools_module)}\n"
+
+
+def test_chat_system_is_the_system_prompt_of_every_request() -> None:
+    with ScriptedServer([Turn(text=["Ahoy."])]) as server:
+        argv = [
+            "chat",
+            "Hi",
+            "--model",
+            "m1",
+            "--base-url",
+            server.base_url,
+            "--system",
+            "Talk like a pirate.",
+        ]
+        assert main(argv, out=io.StringIO(), err=io.StringIO()) == 0
+    assert server.requests[0].json["messages"] == [
+        {"role": "system", "content": "Talk like a pirate."},
+        {"role": "user", "content": "Hi"},
+    ]
+
+
+@pytest.mark.parametrize("command", [[], ["chat"], ["demo"]])
+def test_help_describes_every_option_with_its_default_and_the_environment(command: list[str]) -> None:
+    done = subprocess.run(
+        [PYTHON, "-m", "rxllm", *command, "--help"], capture_output=True, text=True, env=ENV
+    )
+    assert done.returncode == 0
+    shown = " ".join(done.stdout.split())  # argparse wraps the help to the terminal's width
+    parser = cli_parser()
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    chosen = parser if not command else subcommands.choices[command[0]]
+    for action in chosen._actions:
+        if isinstance(action, argparse._HelpAction | argparse._VersionAction | argparse._SubParsersAction):
+            continue
+        assert action.help and ("(default: " in action.help or "(required)" in action.help), action.dest
+        assert " ".join(action.help.split()) in shown, action.dest
+    if command != ["demo"]:
+        for variable in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
+            assert variable in done.stdout
+
+
+# -- the interactive chat, in a terminal ------------------------------------------------------------------
+
+
+class Terminal:
+    """A pseudo-terminal the chat runs in as its controlling terminal: keys typed, the screen read."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.leader, follower = pty.openpty()
+
+        def in_the_terminal() -> None:
+            os.setsid()  # a session of its own, whose controlling terminal is the pty: Ctrl-C is SIGINT
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        self.process = subprocess.Popen(
+            command, stdin=follower, stdout=follower, stderr=follower, env=ENV, preexec_fn=in_the_terminal
+        )
+        os.close(follower)
+        self.screen = ""
+
+    def type(self, keys: str) -> None:
+        os.write(self.leader, keys.encode())
+
+    def wait_for(self, text: str, timeout: float = 20) -> str:
+        """Read until ``text`` shows after what was read before; return what came up to it."""
+        deadline = time.monotonic() + timeout
+        while text not in self.screen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} never showed; the screen so far:\n{self.screen}"
+            ready, _, _ = select.select([self.leader], [], [], left)
+            if ready:
+                try:
+                    piece = os.read(self.leader, 4096)
+                except OSError:  # the terminal closed
+                    piece = b""
+                assert piece, f"the chat ended before {text!r} showed; the screen:\n{self.screen}"
+                self.screen += piece.decode(errors="replace")
+        before, _, self.screen = self.screen.partition(text)
+        return before
+
+    def close(self) -> int:
+        status = self.process.wait(20)
+        os.close(self.leader)
+        return status
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.process.poll() is None:  # a failed test: end the chat, tidily
+            self.process.kill()
+            self.process.wait()
+            os.close(self.leader)
+
+
+def test_the_interactive_chat_keeps_the_history_cancels_on_ctrl_c_and_leaves_on_ctrl_d() -> None:
+    def third(request: ReceivedRequest) -> Turn:
+        # The cancelled exchange is not in the history; the first one is.
+        assert [(m["role"], m["content"]) for m in request.json["messages"]] == [
+            ("user", "I am Ada."),
+            ("assistant", "Hello, Ada."),
+            ("user", "Still there?"),
+        ]
+        return Turn(text=["Yes, Ada."])
+
+    slow = Reply(Turn(text=["tick "] * 500), delay=0.02)
+    with ScriptedServer([Turn(text=["Hello", ", Ada."]), slow, third]) as server:
+        chat = [PYTHON, "-m", "rxllm", "chat", "--model", "m1", "--base-url", server.base_url]
+        with Terminal(chat) as terminal:
+            you = "\x1b[1myou:\x1b[0m "  # bold on a terminal
+            assert "Ctrl-C cancels an answer, Ctrl-D leaves" in terminal.wait_for(you)
+            terminal.type("I am Ada.\r")
+            answer = terminal.wait_for(you)
+            assert "Hello, Ada.\r\n" in answer and "[usage] 1 turn · input 10 · output 5" in answer
+            terminal.type("Count.\r")
+            terminal.wait_for("tick tick ")
+            terminal.type("\x03")  # Ctrl-C, as the terminal sends it: SIGINT to the chat
+            assert server.disconnected.wait(10), "the cancelled answer's connection stayed open"
+            terminal.wait_for("[cancelled]")
+            terminal.wait_for(you)
+            terminal.type("Still there?\r")
+            assert "Yes, Ada." in terminal.wait_for(you)
+            terminal.type("\x04")  # Ctrl-D at the prompt: the end of input
+            status = terminal.close()
+    assert status == 0
+    assert len(server.requests) == 3
+    assert [(m["role"], m["content"]) for m in server.requests[1].json["messages"]] == [
+        ("user", "I am Ada."),
+        ("assistant", "Hello, Ada."),
+        ("user", "Count."),
+    ]
+
+
+def test_the_interactive_chat_reads_prompts_from_a_pipe_until_its_end() -> None:
+    with ScriptedServer([Turn(text=["One."]), Turn(text=["Two."])]) as server:
+        done = subprocess.run(
+            [PYTHON, "-m", "rxllm", "chat", "--model", "m1", "--base-url", server.base_url, "--json"],
+            input="first\n\nsecond\n",
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=60,
+        )
+    assert done.returncode == 0, done.stderr
+    kinds = [msgspec.json.decode(line)["type"] for line in done.stdout.splitlines()]
+    assert kinds == ["text_delta", "final", "final_response"] * 2  # stdout holds the events alone
+    assert (
+        done.stderr == "you: you: you: you: \n"
+    )  # the prompt, on stderr with --json; an empty line asks again
+    assert [m["content"] for m in server.requests[1].json["messages"]] == ["first", "One.", "second"]

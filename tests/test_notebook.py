@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import reactivex
@@ -206,3 +206,27 @@ async def test_given_the_provider_the_status_line_ends_with_the_runs_cost(
     unpriced = display_stream(agent_run(), min_interval=0, provider=local)
     await unpriced
     assert published[-1]["data"]["text/plain"].endswith("[2 turns · input 20 · output 10 · total 30 tokens]")
+
+
+async def test_values_that_are_not_events_show_by_their_repr(published: list[dict[str, Any]]) -> None:
+    # A user's own Observable after a scan: the characters streamed so far, then a tuple.
+    counts = agent_run().pipe(
+        reactivex.operators.filter(lambda event: isinstance(event, TextDelta)),
+        reactivex.operators.scan(lambda total, event: total + len(cast(TextDelta, event).text), 0),
+    )
+    view = display_stream(reactivex.concat(counts, reactivex.of(("done", "<ok>"))), min_interval=0)
+    assert await view == [6, 11, ("done", "<ok>")]
+    texts = [output["data"]["text/plain"] for output in published]
+    assert texts == [
+        "[streaming…]",
+        "6\n[streaming…]",
+        "6\n11\n[streaming…]",
+        "6\n11\n('done', '<ok>')\n[streaming…]",
+        "6\n11\n('done', '<ok>')",
+    ]
+    assert published[-1]["data"]["text/html"] == (
+        '<div class="rxllm-stream" style="font-family: var(--jp-content-font-family, sans-serif)">'
+        '<pre class="rxllm-values" style="white-space: pre-wrap">'
+        "6\n11\n(&#x27;done&#x27;, &#x27;&lt;ok&gt;&#x27;)</pre>"
+        "</div>"
+    )

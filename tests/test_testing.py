@@ -123,3 +123,71 @@ def test_the_pytest_plugin_loads_nothing_of_rxllm_until_a_test_uses_its_fixture(
     )
     assert done.returncode == 0, done.stdout[-3000:]
     assert "1 passed" in done.stdout
+
+
+# -- a failing user test shows the user's lines, not the helpers' ----------------------------------
+
+FAILING_USER_TESTS = """
+import pytest
+import reactivex
+from reactivex import operators as ops
+
+import rxllm
+from rxllm import CompletionRequest, Message, TextDelta
+from rxllm.testing import Reply, assert_marbles, event_values
+
+values = event_values(a=TextDelta(text="hi"), A=TextDelta(text="HI"))
+
+
+def test_marbles():
+    assert_marbles(ops.map(lambda e: e), "-a-|", "-A-|", values)
+
+
+def test_run():
+    rxllm.run(reactivex.throw(ValueError("boom in run")))
+
+
+def test_run_against_a_server(scripted_server):
+    server = scripted_server([Reply(status=400, body=b'{"error": {"message": "bad thing"}}')])
+    rxllm.run(server.provider().stream(CompletionRequest([Message.user("Hi")])))
+
+
+def test_iterate():
+    for _ in rxllm.iterate(reactivex.throw(ValueError("boom in iterate"))):
+        pass
+
+
+@pytest.mark.anyio
+async def test_aiter():
+    async for _ in rxllm.aiter(reactivex.throw(ValueError("boom in aiter"))):
+        pass
+
+
+@pytest.mark.anyio
+async def test_run_inside_a_loop():
+    rxllm.run(reactivex.throw(ValueError("boom in a loop")))
+"""
+
+
+def test_a_failing_user_test_shows_none_of_the_helpers_frames(tmp_path: Path) -> None:
+    (tmp_path / "test_user.py").write_text(FAILING_USER_TESTS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=long", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = done.stdout
+    assert "6 failed" in report, report[-3000:]
+    # Each error shows right under the user's own line (the test's frame is the last one shown) ...
+    for where in ("run", "iterate", "aiter", "a loop"):
+        assert f"\nE       ValueError: boom in {where}\n" in report
+    assert '\n>       assert_marbles(ops.map(lambda e: e), "-a-|", "-A-|", values)\n' in report
+    assert "\nE       AssertionError: marbles differ for source '-a-|'\n" in report
+    # ... or, raised by the provider, under the line that raised it.
+    assert "rxllm.errors.BadRequestError: HTTP 400: bad thing" in report
+    # Neither the helpers' source nor asyncio's runner between the user's line and the error's origin.
+    for shown in ("rxllm/testing.py", "rxllm/bridges.py", "asyncio/runners.py", "asyncio/base_events.py"):
+        assert shown not in report, report

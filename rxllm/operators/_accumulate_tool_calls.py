@@ -193,18 +193,26 @@ def accumulate_tool_calls() -> Callable[[Observable[ChunkEvent]], Observable[Ass
     ``internal_call_id`` is empty, one is minted.
 
     .. marble::
-        :alt: accumulate_tool_calls, a dialect that sends the whole call
-
-        -p-q-w-f-|
-        [ accumulate_tool_calls() ]
-        -d-e-c-f-|          w = ToolCall(id=p.id, ...); c = w with d's internal_call_id
-
-    .. marble::
         :alt: accumulate_tool_calls
 
-        -a-p-q-f-|
+        -a-p-q-f-----|      p, q: the fragments of one call
         [ accumulate_tool_calls() ]
-        -a-d-e-(c,f)-|      p, q = fragments of one call; d, e = their deltas; c = the call
+        -a-d-e-(c,f)-|      d, e: their deltas; c: the whole call, just before the Final
+
+        -p-q-w-f-|          w: the whole call, as the Responses and Anthropic dialects send it at its end
+        [ accumulate_tool_calls() ]
+        -d-e-c-f-|          c: w with the deltas' internal_call_id
+
+        :values: a = TextDelta(text="Let me look.")
+                 p = ToolCallFragment(index=0, id="call_7", name="clock", arguments='{"tz": ')
+                 q = ToolCallFragment(index=0, arguments='"UTC"}')
+                 d = ToolCallDelta(id="call_7", internal_call_id="rx_1", name="clock",
+                                   arguments_delta='{"tz": ')
+                 e = ToolCallDelta(id="call_7", internal_call_id="rx_1", arguments_delta='"UTC"}')
+                 w = ToolCall(id="call_7", call_id="call_7", internal_call_id="", name="clock",
+                              arguments={"tz": "UTC"})
+                 c = msgspec.structs.replace(w, internal_call_id="rx_1")
+                 f = Final(finish_reason="tool_calls")
 
     A fragment joins, in this order of preference: the open call with the same
     provider id; the open call with the same index (unless it brings a new id and

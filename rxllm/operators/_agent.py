@@ -115,10 +115,23 @@ def agent(
     .. marble::
         :alt: agent
 
-        -p-------q--------|                      prompts (a chat box's Subject)
-        [ agent(model, tools=[clock]) ]
-        --t-c-r-t-F--t-F--|                      t: turn events, c: ToolCall, r: ToolResult,
-                                                 F: FinalResponse (one per prompt)
+        -p-------q-------|      prompts (a chat box's Subject)
+        [ agent(model) ]
+        -(t,f,F)-(u,f,G)-|      each run: its turns' events, then one FinalResponse (q's carries p's history)
+
+        :values: model = ScriptedModel([Turn(text=["Hi."]), Turn(text=["Bye."])])
+                 p, q, t, u = "Hello", "Bye", TextDelta(text="Hi."), TextDelta(text="Bye.")
+                 used = Usage(input_tokens=10, output_tokens=5, total_tokens=15)
+                 f = Final(usage=used, finish_reason="stop", response_id="chatcmpl-scripted",
+                           model="scripted-model")
+                 F = FinalResponse(text="Hi.", usage=f.usage, turns=1,
+                                   history=(Message.user(p), Message.assistant(t.text)))
+                 G = FinalResponse(text="Bye.", usage=f.usage, turns=1,
+                                   history=(*F.history, Message.user(q), Message.assistant(u.text)))
+
+    (A scripted model answers a whole turn at one tick.) A turn that calls tools
+    is followed by a ``ToolResult`` per call and the next turn, all in the same
+    run; tools run as asyncio tasks, so virtual time cannot show them.
 
     ``max_turns`` is the number of model requests one run may make (``0``
     allows none). A run whose last allowed turn still calls tools ends with

@@ -27,13 +27,20 @@ def collect_response() -> Callable[[Observable[AssistantEvent]], Observable[Comp
     .. marble::
         :alt: collect_response
 
-        -a-b-c-f-|
+        -a-b-c-f-|          a, b: text; c: a tool call; f: the turn's Final
         [ collect_response() ]
-        ---------(r,|)      r = CompletionResponse(text=a+b, tool_calls=(c,), usage=f.usage, ...)
+        ---------(r,|)      r: the whole turn as one CompletionResponse
 
-        -a-#
+        -a-#                # = StreamTruncatedError("the connection was lost", connection_lost=True)
         [ collect_response() ]
-        ---#
+        ---#                the error, and no response
+
+        :values: a, b = TextDelta(text="Hel"), TextDelta(text="lo")
+                 c = ToolCall(id="call_7", call_id="call_7", internal_call_id="rx_7", name="clock")
+                 f = Final(usage=Usage(input_tokens=9, output_tokens=4, total_tokens=13),
+                           finish_reason="tool_calls")
+                 r = CompletionResponse(text="Hello", tool_calls=(c,), usage=f.usage,
+                                        finish_reason="tool_calls", usage_complete=True)
     """
 
     def _collect_response(source: Observable[AssistantEvent]) -> Observable[CompletionResponse]:

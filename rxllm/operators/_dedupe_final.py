@@ -38,25 +38,33 @@ def dedupe_final() -> EventOperator:
     .. marble::
         :alt: dedupe_final
 
-        -a-f-g-|
+        -a-f-g-|            f, g: pieces of the turn's Final
         [ dedupe_final() ]
-        -a-----(h,|)        h = f.updated(g)
+        -a-----(h,|)        h = f.updated(g): one Final, last
 
         -a-|
         [ dedupe_final() ]
-        -a-(z,|)            z = Final(usage=None, usage_complete=False)
+        -a-(z,|)            z: no Final came, so no usage was reported
 
-        -a-f-#
+        -a-f-#              # = ProviderError("Overloaded", status=529)
         [ dedupe_final() ]
-        -a---#
+        -a---#              no Final after an error
 
-        -a-f-R-b-g-|        f: the discarded attempt's usage
+        -a-g-R-b-f-g-|      the discarded attempt reported g's usage before the reset R
         [ dedupe_final() ]
-        -a---R-b---(h,|)    h = g with usage f.usage + g.usage
+        -a---R-b-----(s,|)  s: the usage of both attempts, the finish reason of the last
 
-        -a-R-b-g-|          the discarded attempt reported no usage
+        -a-R-b-f-g-|        the discarded attempt reported no usage
         [ dedupe_final() ]
-        -a-R-b---(k,|)      k = g with usage_complete=False
+        -a-R-b-----(k,|)    k: so the usage is incomplete
+
+        :values: a, b = TextDelta(text="Hi"), TextDelta(text="Hello")
+                 f = Final(finish_reason="stop")
+                 g = Final(usage=Usage(input_tokens=12, output_tokens=7, total_tokens=19))
+                 h, z = f.updated(g), Final(usage=None, usage_complete=False)
+                 R = StreamReset(attempt=2, reason="connection lost mid-stream")
+                 s = Final(usage=g.usage + g.usage, finish_reason="stop")
+                 k = Final(usage=g.usage, finish_reason="stop", usage_complete=False)
     """
 
     def _dedupe_final(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:

@@ -30,15 +30,26 @@ def parse_chunk(dialect: Dialect) -> Callable[[Observable[SseEvent]], Observable
 
         -a-b-c-D-x-|        a, b: content chunks; c: the finish reason; D: [DONE]
         [ parse_chunk(OpenAIChatDialect()) ]
-        -t-u-f-|            the source is unsubscribed at D; x is never read
+        -t-u-f-|            complete at D, and the source is unsubscribed: x is never read
 
         -a-b-|
         [ parse_chunk(OpenAIChatDialect()) ]
-        -t-u-#              # = StreamTruncatedError: no [DONE], no finish reason
+        -t-u-#              # = StreamTruncatedError  (no [DONE], no finish reason)
 
-        -a-c-|              c: the finish reason, then the body ends before its usage and [DONE]
+        -a-c-|              the body ends after the finish reason, before its usage and [DONE]
         [ parse_chunk(OpenAIChatDialect()) ]
-        -t-f-#              # = StreamTruncatedError (OpenAIChatDialect(require_end_marker=False): -t-f-|)
+        -t-f-#              # = StreamTruncatedError
+
+        -a-c-|
+        [ parse_chunk(OpenAIChatDialect(require_end_marker=False)) ]
+        -t-f-|              for servers that send neither usage nor [DONE]
+
+        :values: from rxllm.providers._openai_chat import OpenAIChatDialect
+                 a = SseEvent(data='{"choices": [{"index": 0, "delta": {"content": "Hel"}}]}')
+                 b = SseEvent(data='{"choices": [{"index": 0, "delta": {"content": "lo"}}]}')
+                 c = SseEvent(data='{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}')
+                 D, x = SseEvent(data="[DONE]"), SseEvent(data="not even JSON")
+                 t, u, f = TextDelta(text="Hel"), TextDelta(text="lo"), Final(finish_reason="stop")
     """
 
     truncated = f"the {dialect.name} stream ended before {dialect.end_of_turn}"

@@ -55,10 +55,17 @@ def parse_output(output_type: Any) -> OutputOperator:
     .. marble::
         :alt: parse_output
 
-        -a-----b-----c-----f-----|      a, b, c: TextDelta '{"name": "A', 'da", "age":', ' 36}'
-        [ parse_output(Person) ]        f: the turn's Final
-        -(a,p)-(b,q)-(c,r)-(f,o)-|      p, q, r: PartialOutput {"name": "A"}, {"name": "Ada"},
-                                        {"name": "Ada", "age": 36}; o: Output(Person("Ada", 36))
+        -a-----b-----c-----f-----|      a, b, c: the JSON answer in pieces; f: the turn's Final
+        [ parse_output(Person) ]
+        -(a,p)-(b,q)-(c,r)-(f,o)-|      p, q, r: the value so far after each; o: the validated Person
+
+        :values: class Person(msgspec.Struct): name: str; age: int
+                 a, b = TextDelta(text='{"name": "A'), TextDelta(text='da", "age":')
+                 c = TextDelta(text=' 36}')
+                 f = Final(finish_reason="stop")
+                 p, q = PartialOutput(value={"name": "A"}), PartialOutput(value={"name": "Ada"})
+                 r = PartialOutput(value={"name": "Ada", "age": 36})
+                 o = Output(value=Person(name="Ada", age=36))
 
     Every event passes through unchanged, the ``TextDelta`` pieces of the JSON
     too (a UI may show the raw text; ``collect_response`` and the agent's

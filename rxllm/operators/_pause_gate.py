@@ -42,10 +42,19 @@ def pause_gate(control: PauseControl) -> EventOperator:
     .. marble::
         :alt: pause_gate
 
-        -a-b-c-|
-        --P---R-            P = control.pause(), R = control.resume()
+        -a-b-c-|            the source
+        --P-----R           P: control.pause(), R: control.resume()
         [ pause_gate(control) ]
-        -a----(bc|)
+        -a------(b,c,|)     b, c and the completion held from 2 to 8, then released in order
+
+        -a-b---c-|
+        --P-R               resumed at 4: b is released then; c, later, passes straight through
+        [ pause_gate(control) ]
+        -a--b--c-|
+
+        :values: control = PauseControl()
+                 a, b, c = TextDelta(text="a"), TextDelta(text="b"), TextDelta(text="c")
+                 P, R = control.pause, control.resume
     """
 
     def link(observer: abc.ObserverBase[AssistantEvent], scheduler: abc.SchedulerBase | None) -> _PauseGate:

@@ -189,9 +189,15 @@ def recorded(ledger: Ledger) -> EventOperator:
         [ recorded(ledger) ]
         -a-----(h,|)        h = f.updated(g), as dedupe_final gives
 
-        -a-f-#              # = StreamTruncatedError
+        -a-f-#              # = StreamTruncatedError("the stream ended early")
         [ recorded(ledger) ]
-        -a---#              the same error, with usage = f.usage and partial = (a, f) folded
+        -a---#              the same error, now with usage = f.usage and partial = (a, f) folded
+
+        :values: ledger = Ledger()
+                 a = TextDelta(text="Hi")
+                 f = Final(usage=Usage(input_tokens=5, output_tokens=1, total_tokens=6))
+                 g = Final(finish_reason="stop")
+                 h = f.updated(g)
     """
 
     def _recorded(source: Observable[AssistantEvent]) -> Observable[AssistantEvent]:
