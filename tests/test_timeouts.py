@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import collect_events
+from conftest import collect_events, rxllm_tasks_finish
 from fault_server import MODEL, StartFaultServer, Step, chat_chunk, fault_server, text_stream
 from reactivex import Observable
 from reactivex.notification import OnError
@@ -184,8 +184,9 @@ async def test_a_paused_stream_does_not_time_out(fault_server: StartFaultServer)
         chat.stream(HELLO, pause=control).subscribe(
             events.append, done.set_result, lambda: done.set_result("completed")
         )
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # the condition under test: paused for longer than both limits
         assert events == [] and not done.done()
+        assert server.request_count == 1  # the stream was live (its limits running) while paused
         control.resume()
         assert await asyncio.wait_for(done, 5) == "completed"
     assert events == [
@@ -292,6 +293,6 @@ async def test_provider_error_is_not_a_timeout(fault_server: StartFaultServer) -
     server = await fault_server(Step(status=401, body=b'{"error": {"message": "no"}}'))
     async with OpenAIChat(MODEL, base_url=server.base_url, timeouts=Timeouts(first_event=0.2)) as chat:
         result = await collect_events(chat.stream(HELLO))
-        await asyncio.sleep(0.3)
+        await rxllm_tasks_finish()  # nothing of the stream runs any more that could send a retry
     assert isinstance(result.error, ProviderError)
     assert server.request_count == 1
