@@ -44,7 +44,12 @@ MODULES: dict[str, list[str]] = {
         "tests/test_lifecycle.py",
     ],
     "rxllm/retry.py": ["tests/test_retry.py", "tests/test_midstream.py", "tests/test_reliability.py"],
-    "rxllm/timeouts.py": ["tests/test_timeouts.py"],
+    "rxllm/timeouts.py": [
+        "tests/test_timeouts.py",
+        "tests/test_retry.py",
+        "tests/test_fusion.py",
+        "tests/test_lifecycle.py",
+    ],
     "rxllm/sse.py": ["tests/test_sse_decoder.py"],
     "rxllm/operators/_accumulate_tool_calls.py": ["tests/operators/test_accumulate_tool_calls.py"],
 }
