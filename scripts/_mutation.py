@@ -4,7 +4,8 @@ Each module gets a directory of its own under build/mutation/ holding a copy of 
 pyproject.toml that is the project's plus a [tool.mutmut] section naming that module and its tests.
 mutmut makes its mutants there (mutants/), so the work tree is never touched. The score counts a mutant
 as killed when a test failed or timed out with it; an entry of scripts/mutation-equivalent.toml (a
-mutant that cannot change behaviour, with the reason) is shown apart and left out of the total.
+mutant that cannot change behaviour, with the reason) is shown apart and left out of the total, and the
+score is printed a second time with those counted as survivors.
 """
 
 from __future__ import annotations
@@ -251,10 +252,16 @@ def _report(module: str, mutants: list[Mutant], allowed: list[Equivalent]) -> bo
     survivors = [mutant for mutant in counted if mutant.status not in KILLED]
     timeouts = sum(mutant.status == "timeout" for mutant in killed)
     score = len(killed) / len(counted) if counted else 1.0
+    everything = len(killed) / len(mutants) if mutants else 1.0
     print(
         f"{module}: {len(killed)} / {len(counted)} killed ({score:.1%})"
         + (f", {timeouts} of them by a timeout" if timeouts else "")
-        + (f"; {len(equivalent)} equivalent, not counted" if equivalent else "")
+        + (
+            f"; {len(equivalent)} declared equivalent left out"
+            f" (counting them as survivors: {len(killed)} / {len(mutants)}, {everything:.1%})"
+            if equivalent
+            else ""
+        )
     )
     for mutant in survivors:
         where = f"{module}:{mutant.line} ({mutant.function})"
