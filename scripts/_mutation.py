@@ -51,7 +51,14 @@ MODULES: dict[str, list[str]] = {
         "tests/test_fusion.py",
         "tests/test_lifecycle.py",
     ],
-    "rxllm/sse.py": ["tests/test_sse_decoder.py"],
+    "rxllm/sse.py": [
+        "tests/test_sse_decoder.py",
+        "tests/providers/test_openai_chat.py",
+        "tests/test_secrets.py",
+        "tests/test_backpressure.py",
+        "tests/test_lifecycle.py",
+        "tests/test_log.py",
+    ],
     "rxllm/operators/_accumulate_tool_calls.py": ["tests/operators/test_accumulate_tool_calls.py"],
 }
 
