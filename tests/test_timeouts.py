@@ -193,13 +193,13 @@ def test_total_paused_from_the_start_counts_from_the_resume() -> None:
     assert results.messages == [on_error(216, TOTAL)]
 
 
-def test_progress_just_before_the_idle_deadline_moves_it() -> None:
-    # The idle timer set at 201 is due at 205; b at 201.5 moved the deadline to 205.5, and the
-    # completion at 205.3 comes within it: the timer re-arms for the half second left, it does not fire.
+def test_progress_a_second_before_the_idle_deadline_moves_it() -> None:
+    # The idle timer set at 201 is due at 205; b at 202 moved the deadline to 206: at 205 the timer
+    # re-arms for the second left, and the limit runs out at 206.
     scheduler = TestScheduler()
-    xs = scheduler.create_cold_observable(on_next(1, "a"), on_next(1.5, "b"), on_completed(5.3))
+    xs = scheduler.create_cold_observable(on_next(1, "a"), on_next(2, "b"))
     results = scheduler.start(lambda: xs.pipe(progress_timeout(None, 4)))
-    assert results.messages == [on_next(201, "a"), on_next(201.5, "b"), on_completed(205.3)]
+    assert results.messages == [on_next(201, "a"), on_next(202, "b"), on_error(206, IDLE)]
 
 
 async def test_subscribed_from_another_thread_the_limit_runs_on_the_schedulers_loop() -> None:

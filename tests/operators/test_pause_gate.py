@@ -408,9 +408,11 @@ class HandSource(Fused[AssistantEvent]):
 
 
 class Recorder(abc.ObserverBase[AssistantEvent]):
-    """Every call, with the thread it came on. ``before`` runs inside ``on_next`` before the event is recorded;
-    ``raises`` maps an event to what its ``on_next`` raises (after recording); ``error_raises`` is raised from
-    ``on_error`` after recording."""
+    """Every call, with the thread it came on.
+
+    ``before`` runs inside ``on_next`` before the event is recorded; ``raises`` maps an event to what its
+    ``on_next`` raises (after recording); ``error_raises`` is raised from ``on_error`` after recording.
+    """
 
     def __init__(
         self,
@@ -482,7 +484,8 @@ def _dispose(source: HandSource, control: PauseControl, subscription: abc.Dispos
 
 
 BOOM = StreamTimeoutError("idle", 1.0)
-ENDINGS: dict[str, tuple[Callable[[HandSource, PauseControl, abc.DisposableBase], None], list[tuple[str, Any]]]] = {
+Ending = Callable[[HandSource, PauseControl, abc.DisposableBase], None]
+ENDINGS: dict[str, tuple[Ending, list[tuple[str, Any]]]] = {
     "completed straight through": (_end_straight, [("next", a), ("completed", None)]),
     "failed straight through": (_fail_straight, [("next", a), ("error", BOOM)]),
     "completed while paused, released on resume": (_end_while_paused, [("next", a), ("completed", None)]),
@@ -621,7 +624,9 @@ async def test_a_pause_and_resume_from_inside_a_held_events_on_next_does_not_del
     assert recorder.calls == expected
 
 
-async def test_an_observer_raising_while_an_arrival_delivers_the_held_leaves_the_gate_open_for_the_error() -> None:
+async def test_an_observer_raising_as_an_arrival_delivers_the_held_leaves_the_gate_open_for_the_error() -> (
+    None
+):
     boom = ValueError("view gone")
     control = PauseControl(paused=True)
     recorder = Recorder(raises={a: boom})
@@ -636,7 +641,7 @@ async def test_an_observer_raising_while_an_arrival_delivers_the_held_leaves_the
     assert recorder.calls == [("next", a), ("next", b), ("next", c), ("error", failure)]
 
 
-def test_an_observer_raising_on_an_event_passing_straight_through_leaves_the_gate_open_for_the_error() -> None:
+def test_an_observer_raising_on_an_event_going_straight_through_leaves_the_gate_open() -> None:
     boom = ValueError("view gone")
     recorder = Recorder(raises={a: boom})
     source, _subscription = gated(PauseControl(), recorder)
