@@ -53,7 +53,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "rxllm/sse.py": [
         "tests/test_sse_decoder.py",
-        "tests/providers/test_openai_chat.py",
+        "tests/test_retry.py",
         "tests/test_secrets.py",
         "tests/test_backpressure.py",
         "tests/test_lifecycle.py",
