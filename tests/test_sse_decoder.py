@@ -604,11 +604,12 @@ def too_large(limit: int) -> str:
     return f"a server-sent event exceeded {limit} bytes (raise max_event_size to allow it)"
 
 
-def test_an_event_of_many_data_lines_is_bounded_by_their_sum() -> None:
+@pytest.mark.parametrize("line", [b"data: a", b"data:ab"], ids=["data: a", "data:ab (the general rules)"])
+def test_an_event_of_many_data_lines_is_bounded_by_their_sum(line: bytes) -> None:
     decoder = SseDecoder(max_event_size=20)
-    assert decoder.feed(b"data: a\ndata: b\n") == []  # 7 + 7 bytes of lines: within 20
+    assert decoder.feed(line + b"\n" + line + b"\n") == []  # 7 + 7 bytes of lines: within 20
     with pytest.raises(EventTooLargeError) as raised:
-        decoder.feed(b"data: c\n")  # 21
+        decoder.feed(line + b"\n")  # 21
     assert (raised.value.limit, str(raised.value)) == (20, too_large(20))
 
 
