@@ -51,6 +51,7 @@ class Server:
     requests: list[Received]
     disconnected: asyncio.Event
     bytes_written: int = 0
+    written_all: asyncio.Event = field(default_factory=asyncio.Event)  # every piece of a reply was written
 
 
 @dataclass
@@ -74,6 +75,7 @@ async def _serve(replies: Sequence[Reply], server: Server, request: web.Request)
                 await asyncio.sleep(reply.delay)
             await response.write(piece)
             server.bytes_written += len(piece)
+        server.written_all.set()
         if reply.endless is not None:
             while True:
                 await response.write(reply.endless)
@@ -131,6 +133,27 @@ async def collect_events(observable: Observable[Any], *, timeout: float = 10.0) 
     observable.subscribe(events.append, on_error, on_completed)
     error = await asyncio.wait_for(done, timeout)
     return Collected(events, error, error is None)
+
+
+def rxllm_tasks() -> list[asyncio.Task[Any]]:
+    """The running loop's tasks that run rxllm's own code (a stream's request, a tool), the caller's aside."""
+    current = asyncio.current_task()
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task is not current and "/rxllm/" in getattr(task.get_coro(), "cr_code", _NO_CODE).co_filename
+    ]
+
+
+_NO_CODE = compile("", "<none>", "exec")
+
+
+async def rxllm_tasks_finish(timeout: float = 5.0) -> None:
+    """Wait until rxllm's tasks have ended (a disposed stream's task closes its connection as it ends)."""
+    running = rxllm_tasks()
+    if running:
+        _done, pending = await asyncio.wait(running, timeout=timeout)
+        assert not pending, f"rxllm tasks still running after {timeout} s: {pending}"
 
 
 class _Closable(Protocol):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Closing, Collected, Reply, collect_events
+from conftest import Closing, Collected, Reply, collect_events, rxllm_tasks_finish
 from openai_sse import MODEL, RESPONSE_ID, text_turn, tool_turn
 from reactivex.subject import Subject
 
@@ -41,6 +41,7 @@ from rxllm.providers.openai import OpenAIChat
 from rxllm.retry import Backoff
 from rxllm.testing import Call, ScriptedModel, ScriptedServer, Turn, sse_bytes
 from rxllm.testing import Reply as ScriptedReply
+from rxllm.tools import TOOL_THREADS, tool_executor
 
 
 @tool
@@ -241,6 +242,7 @@ async def test_two_parallel_calls_run_at_once_and_keep_call_order(
     sse_server: Any, openai: Callable[[str], OpenAIChat]
 ) -> None:
     started: dict[str, asyncio.Event] = {"a": asyncio.Event(), "b": asyncio.Event()}
+    finished: dict[str, asyncio.Event] = {"a": asyncio.Event(), "b": asyncio.Event()}
     running = 0
     most = 0
 
@@ -254,8 +256,10 @@ async def test_two_parallel_calls_run_at_once_and_keep_call_order(
         other = "b" if name == "a" else "a"
         await asyncio.wait_for(started[other].wait(), 2)
         # The first call finishes last, so call order must be restored.
-        await asyncio.sleep(0.05 if name == "a" else 0)
+        if name == "a":
+            await asyncio.wait_for(finished["b"].wait(), 2)
         running -= 1
+        finished[name].set()
         return f"done {name}"
 
     server = await sse_server(
@@ -567,9 +571,23 @@ async def test_dispose_during_a_tool_cancels_it_and_sends_nothing_more(
     await asyncio.wait_for(entered.wait(), 5)
     subscription.dispose()
     await asyncio.wait_for(cancelled.wait(), 1)
-    await asyncio.sleep(0.1)
-    assert len(server.requests) == 1
+    # What the cancelled tool would lead to (its result, then the next request) would come from the same
+    # step of its task that set ``cancelled``, which has run to its end before this test runs again.
     assert of_type(Collected(events, None, False), ToolResult) == []
+    assert len(server.requests) == 1
+
+
+async def tool_threads_idle() -> None:
+    """Return once every thread of the pool sync tools run on has finished the job it was running.
+
+    One job per thread, each waiting for all the others, can only all run once no thread is busy; a thread
+    hands a finished job's result to the loop before it takes the next job, so that result, and whatever
+    it wakes, is handled on the loop before these jobs' results, and so before this returns.
+    """
+    barrier = threading.Barrier(TOOL_THREADS)
+    loop = asyncio.get_running_loop()
+    jobs = [loop.run_in_executor(tool_executor(), barrier.wait, 5) for _ in range(TOOL_THREADS)]
+    await asyncio.gather(*jobs)
 
 
 async def test_dispose_during_a_sync_tool_discards_its_result(
@@ -593,9 +611,9 @@ async def test_dispose_during_a_sync_tool_discards_its_result(
     await asyncio.to_thread(entered.wait, 5)
     subscription.dispose()
     release.set()
-    await asyncio.sleep(0.2)
-    assert len(server.requests) == 1
+    await tool_threads_idle()  # the tool has returned and its result reached the loop
     assert [e for e in events if isinstance(e, ToolResult)] == []
+    assert len(server.requests) == 1
 
 
 async def test_dispose_mid_turn_closes_the_connection(
@@ -603,13 +621,19 @@ async def test_dispose_mid_turn_closes_the_connection(
 ) -> None:
     server = await sse_server(Reply(text_turn("a")[:2], endless=text_turn("tick")[1], delay=0.01))
     events: list[Any] = []
-    subscription = Agent(openai(server.base_url)).stream_prompt("go").subscribe(events.append)
-    while len(events) < 3:
-        await asyncio.sleep(0.01)
+    got_three = asyncio.Event()
+
+    def on_next(event: Any) -> None:
+        events.append(event)
+        if len(events) == 3:
+            got_three.set()
+
+    subscription = Agent(openai(server.base_url)).stream_prompt("go").subscribe(on_next)
+    await asyncio.wait_for(got_three.wait(), 5)
     subscription.dispose()
-    await asyncio.wait_for(server.disconnected.wait(), 1)
     seen = len(events)
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(server.disconnected.wait(), 1)
+    await rxllm_tasks_finish()  # nothing is left running that could deliver an event
     assert len(events) == seen and len(server.requests) == 1
 
 

@@ -102,14 +102,20 @@ async def test_closing_the_iterator_disposes_at_once() -> None:
 
 async def test_a_cancelled_consumer_disposes_the_subscription() -> None:
     disposed = asyncio.Event()
-    source = reactivex.never().pipe(reactivex.operators.finally_action(disposed.set))
+    subscribed = asyncio.Event()
+
+    def start(_scheduler: Any) -> reactivex.Observable[Any]:
+        subscribed.set()
+        return reactivex.never()
+
+    source = reactivex.defer(start).pipe(reactivex.operators.finally_action(disposed.set))
 
     async def consume() -> None:
         async for _ in rxllm.aiter(source):
             pass
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(subscribed.wait(), 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

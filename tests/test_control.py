@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from rxllm.control import PauseControl
+from rxllm.control import Backlog, PauseControl
 
 
 def test_listeners_hear_each_change_once_until_disposed() -> None:
@@ -27,7 +27,9 @@ async def test_wait_resumed_returns_at_once_when_running() -> None:
 async def test_wait_resumed_wakes_on_resume_from_another_thread() -> None:
     control = PauseControl(paused=True)
     waiter = asyncio.ensure_future(control.wait_resumed())
-    await asyncio.sleep(0.05)
+    # One pass of the loop runs the waiter's task up to its wait (tasks run in the order they were
+    # scheduled): had it returned while paused, it would be done now.
+    await asyncio.sleep(0)
     assert not waiter.done()
     threading.Thread(target=control.resume).start()
     await asyncio.wait_for(waiter, 1.0)
@@ -87,3 +89,64 @@ def test_a_listener_that_raises_does_not_keep_the_others_from_hearing() -> None:
         control.pause()
     assert heard == [True]
     assert control.is_paused
+
+
+def test_when_several_listeners_raise_the_first_ones_error_is_raised_after_all_heard() -> None:
+    control = PauseControl()
+    heard: list[bool] = []
+    first, second = LookupError("first listener"), KeyError("second listener")
+
+    def raising(error: Exception) -> Any:
+        def listener(paused: bool) -> None:
+            heard.append(paused)
+            raise error
+
+        return listener
+
+    control.add_listener(raising(first))
+    control.add_listener(raising(second))
+    with pytest.raises(LookupError) as raised:
+        control.pause()
+    assert raised.value is first
+    assert heard == [True, True]
+
+
+def test_a_backlog_pauses_above_its_limit_once_and_resumes_at_half_once() -> None:
+    backlog = Backlog(4)
+    heard: list[bool] = []
+    backlog.control.add_listener(heard.append)
+    for _ in range(4):
+        backlog.added()
+    assert (backlog.held, heard, backlog.control.is_paused) == (4, [], False)  # at the limit: not yet
+    backlog.added()
+    assert (backlog.held, heard, backlog.control.is_paused) == (5, [True], True)
+    backlog.added()
+    assert (backlog.held, heard) == (6, [True])  # already paused: no second pause
+    for _ in range(3):
+        backlog.removed()
+    assert (backlog.held, heard, backlog.control.is_paused) == (3, [True], True)  # above half (2)
+    backlog.removed()
+    assert (backlog.held, heard, backlog.control.is_paused) == (2, [True, False], False)
+    backlog.removed()
+    assert (backlog.held, heard) == (1, [True, False])  # running: no second resume
+
+
+def test_a_backlog_of_one_pauses_at_the_second_event_and_resumes_when_empty() -> None:
+    backlog = Backlog(1)
+    heard: list[bool] = []
+    backlog.control.add_listener(heard.append)
+    backlog.added()
+    assert heard == []
+    backlog.added()
+    assert heard == [True]
+    backlog.removed()
+    assert (backlog.held, heard) == (1, [True])  # 1 // 2 is 0: resumed only when empty
+    backlog.removed()
+    assert (backlog.held, heard) == (0, [True, False])
+
+
+@pytest.mark.parametrize("limit", [0, -3])
+def test_a_backlog_limit_below_one_is_refused_with_the_limit_in_the_message(limit: int) -> None:
+    with pytest.raises(ValueError) as raised:
+        Backlog(limit)
+    assert str(raised.value) == f"a backlog limit must be 1 or more, not {limit}"

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from conftest import Closing, collect_events
+from conftest import Closing, Collected, collect_events
 from fault_server import (
     MODEL,
     ROLE,
@@ -24,6 +24,7 @@ from fault_server import (
     in_stream_error,
     text_stream,
 )
+from reactivex.abc import DisposableBase
 
 from rxllm import Agent, FinalResponse, Hook, PauseControl, Terminate, tool
 from rxllm.errors import (
@@ -353,18 +354,36 @@ async def test_collect_response_gives_the_good_attempt(fault_server: StartFaultS
 async def test_disposing_during_the_resend_wait_sends_nothing_more(
     fault_server: StartFaultServer, chat: Chat
 ) -> None:
-    server = await fault_server(Step(pieces=PARTIAL, ending="drop"), Step(pieces=GOOD))
+    # The first stream is disposed during its resend's wait; a twin subscribed right then breaks the same
+    # way and waits as long, so its resend reaching the server (its completion) says the first one's wait
+    # has elapsed too: had that one not been cancelled, its resend would have been request 3.
+    broken = Step(pieces=PARTIAL, ending="drop")
+    server = await fault_server(broken, broken, Step(pieces=GOOD))
+    provider = chat(server, midstream_retries=1, backoff=Backoff(initial=0.05, maximum=0.05, jitter=0))
+    loop = asyncio.get_running_loop()
     events: list[Any] = []
-    provider = chat(server, midstream_retries=1, backoff=Backoff(initial=0.5, maximum=0.5, jitter=0))
-    subscription = provider.stream(HELLO).subscribe(
-        events.append, events.append, lambda: events.append("done")
+    twin: asyncio.Future[asyncio.Task[Collected]] = loop.create_future()
+    subscription: list[DisposableBase] = []
+
+    def dispose_and_start_the_twin() -> None:
+        subscription[0].dispose()
+        twin.set_result(asyncio.ensure_future(collect_events(provider.stream(HELLO))))
+
+    def on_next(event: Any) -> None:
+        events.append(event)
+        if isinstance(event, StreamReset):
+            # The reset comes before the wait's timer is set; this runs after it is set and, being ready
+            # already, before the timer's callback however late the loop gets to it.
+            loop.call_soon(dispose_and_start_the_twin)
+
+    subscription.append(
+        provider.stream(HELLO).subscribe(on_next, events.append, lambda: events.append("done"))
     )
-    while len(events) < 2:
-        await asyncio.sleep(0.01)
-    subscription.dispose()
-    await asyncio.sleep(0.8)
-    assert events == [TextDelta(text="Hel"), StreamReset(attempt=2, reason="connection lost mid-stream")]
-    assert server.request_count == 1
+    result = await (await asyncio.wait_for(twin, 5))
+    reset = StreamReset(attempt=2, reason="connection lost mid-stream")
+    assert (result.events, result.completed) == ([TextDelta(text="Hel"), reset, *GOOD_EVENTS], True)
+    assert events == [TextDelta(text="Hel"), reset]
+    assert server.request_count == 3
 
 
 async def test_the_reset_waits_behind_a_pause(fault_server: StartFaultServer, chat: Chat) -> None:
@@ -372,18 +391,23 @@ async def test_the_reset_waits_behind_a_pause(fault_server: StartFaultServer, ch
     control = PauseControl()
     events: list[Any] = []
     done = asyncio.get_running_loop().create_future()
+    paused = asyncio.Event()
 
     def on_next(event: Any) -> None:
         events.append(event)
         if isinstance(event, TextDelta) and event.text == "Hel":
             control.pause()
+            paused.set()
 
     provider = chat(server, midstream_retries=1)
     provider.stream(HELLO, pause=control).subscribe(
         on_next, done.set_exception, lambda: done.set_result(None)
     )
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(paused.wait(), 5)
+    # The server has dropped the connection: unpaused, the stream would read that end and reset.
+    await asyncio.wait_for(server.all_closed.wait(), 5)
     assert events == [TextDelta(text="Hel")], "nothing is delivered while paused"
+    assert server.request_count == 1, "no resend while paused"
     control.resume()
     await asyncio.wait_for(done, 5)
     assert events == [
@@ -605,21 +629,24 @@ async def test_the_hook_hears_the_reset_between_the_attempts(fault_server: Start
 
 
 async def test_terminate_at_the_reset_sends_no_resend(fault_server: StartFaultServer) -> None:
-    server = await fault_server(
-        Step(pieces=[ROLE, chat_chunk({"content": "Hel"})], ending="drop"),
-        Step(pieces=text_stream("Hel", "lo")),
-    )
+    broken = Step(pieces=[ROLE, chat_chunk({"content": "Hel"})], ending="drop")
+    server = await fault_server(broken, broken, Step(pieces=text_stream("Hel", "lo")))
     hook = Heard(stop_on_reset=True)
+    # The resend's wait leaves the hook time to answer (it is asked after the resend was decided).
     slow = Backoff(initial=0.3, maximum=0.3, jitter=0)
     async with OpenAIChat(MODEL, base_url=server.base_url, backoff=slow, midstream_retries=1) as model:
         result = await collect_events(Agent(model).stream_prompt("Hi", hook=hook))
-        await asyncio.sleep(0.5)  # past the resend's wait: nothing more is sent
+        # A twin run started after that one ended breaks the same way and waits as long: its resend
+        # reaching the server (its completion) says the first run's wait has elapsed too; had that
+        # run's resend not been cancelled, it would have been request 3, before the twin's.
+        twin = await collect_events(Agent(model).stream_prompt("Hi", hook=Heard()))
     assert isinstance(result.error, PromptCancelledError)
     assert str(result.error) == "prompt cancelled: the stream broke"
     assert hook.heard == [("text", "Hel", "Hel"), ("reset", 2, "connection lost mid-stream")]
     # As with every watched event, the one a hook terminates on is not delivered.
     assert result.events == [TextDelta(text="Hel")]
-    assert server.request_count == 1
+    assert twin.completed and isinstance(twin.events[-1], FinalResponse) and twin.events[-1].text == "Hello"
+    assert server.request_count == 3
 
 
 async def test_the_agent_sees_every_attempts_usage(fault_server: StartFaultServer) -> None:

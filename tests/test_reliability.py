@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Closing, collect_events
+from conftest import Closing, Collected, collect_events
 from fault_server import (
     DONE,
     MODEL,
@@ -25,6 +25,7 @@ from fault_server import (
     in_stream_error,
     text_stream,
 )
+from reactivex.abc import DisposableBase
 
 from rxllm.errors import (
     AuthenticationError,
@@ -435,18 +436,34 @@ async def test_a_clean_end_without_the_end_marker_is_not_retried(
 async def test_disposing_during_the_backoff_sends_nothing_more(
     fault_server: StartFaultServer, chat: Chat
 ) -> None:
-    server = await fault_server(Step(status=503, body=b"busy"), Step(pieces=WHOLE))
+    # The first stream is disposed during its wait; a twin subscribed right then fails the same way and
+    # waits as long, so its retry reaching the server (its completion) says the first one's wait has
+    # elapsed too: had that one not been cancelled, its retry would have been request 3, before the twin's.
+    busy = Step(status=503, body=b"busy")
+    server = await fault_server(busy, busy, Step(pieces=WHOLE))
+    provider = chat(server, backoff=Backoff(initial=0.05, maximum=0.05, jitter=0))
+    loop = asyncio.get_running_loop()
     events: list[Any] = []
-    provider = chat(server, backoff=Backoff(initial=0.5, maximum=0.5, jitter=0))
-    subscription = provider.stream(HELLO).subscribe(
-        events.append, events.append, lambda: events.append("done")
+    twin: asyncio.Future[asyncio.Task[Collected]] = loop.create_future()
+    subscription: list[DisposableBase] = []
+
+    def dispose_and_start_the_twin() -> None:
+        subscription[0].dispose()
+        twin.set_result(asyncio.ensure_future(collect_events(provider.stream(HELLO))))
+
+    def on_next(event: Any) -> None:
+        events.append(event)
+        # The Retrying comes before the wait's timer is set; this runs after it is set and, being ready
+        # already, before the timer's callback however late the loop gets to it.
+        loop.call_soon(dispose_and_start_the_twin)
+
+    subscription.append(
+        provider.stream(HELLO).subscribe(on_next, events.append, lambda: events.append("done"))
     )
-    while not events:  # the Retrying comes before the wait
-        await asyncio.sleep(0.01)
-    subscription.dispose()
-    await asyncio.sleep(0.8)
-    assert events == [retrying(2, "HTTP 503", 503, delay=0.5)]
-    assert server.request_count == 1
+    result = await (await asyncio.wait_for(twin, 5))
+    assert (result.events, result.completed) == ([retrying(2, "HTTP 503", 503, delay=0.05), *EVENTS], True)
+    assert events == [retrying(2, "HTTP 503", 503, delay=0.05)]
+    assert server.request_count == 3
 
 
 async def test_529_is_retried_where_the_provider_says_so(fault_server: StartFaultServer) -> None:

@@ -230,11 +230,42 @@ def test_plan_says_why_and_how_long() -> None:
     assert policy.plan(BUSY, 3, lambda: 0.0) is None
 
 
+def test_retry_before_first_event_waits_on_the_scheduler_it_was_given() -> None:
+    waits = TestScheduler()
+    seen: list[Any] = []
+    source = attempts(reactivex.throw(BUSY), reactivex.of("a"))
+    source.pipe(retry_before_first_event(STEADY, scheduler=waits)).subscribe(
+        seen.append, seen.append, lambda: seen.append("completed")
+    )  # no scheduler and no loop where it is subscribed: only ``waits`` can run the backoff
+    assert seen == []
+    waits.advance_to(1.9)
+    assert seen == []
+    waits.advance_to(2)
+    assert seen == ["a", "completed"]
+
+
 def test_invalid_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="max_retries"):
         RetryPolicy(max_retries=-1)
     with pytest.raises(ValueError, match="invalid backoff"):
         Backoff(initial=2, maximum=1)
+
+
+@pytest.mark.parametrize(
+    "settings", [{"initial": -0.1}, {"initial": 2, "maximum": 1}, {"jitter": -0.01}, {"jitter": 1.01}]
+)
+def test_a_backoff_outside_its_bounds_is_refused(settings: dict[str, float]) -> None:
+    with pytest.raises(ValueError) as raised:
+        Backoff(**settings)
+    assert str(raised.value).startswith("invalid backoff Backoff(")
+
+
+def test_a_backoff_at_its_bounds_is_accepted() -> None:
+    # No wait at all, a fixed wait and a wait that may drop to nothing are all meant.
+    assert Backoff(initial=0, maximum=0).initial == 0
+    assert Backoff(jitter=0).jitter == 0
+    assert Backoff(jitter=1).jitter == 1
+    assert Backoff(initial=3, maximum=3).maximum == 3
 
 
 @pytest.mark.parametrize(

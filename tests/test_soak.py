@@ -8,6 +8,7 @@ import random
 import warnings
 from typing import Any
 
+from conftest import rxllm_tasks, rxllm_tasks_finish
 from fault_server import ROLE, FaultServer, Step, chat_chunk, in_stream_error, text_stream
 
 from rxllm.errors import RxLLMError
@@ -82,7 +83,7 @@ async def test_soak() -> None:
         for i in rng.sample(range(STREAMS), 40):
             loop.call_later(rng.uniform(0, 0.3), _dispose, i, subscriptions, disposed, finished)
         await asyncio.wait_for(asyncio.gather(*(event.wait() for event in finished)), 45)
-        await asyncio.sleep(0.2)  # cancelled requests finish closing
+        await rxllm_tasks_finish()  # the disposed streams' tasks close their connections as they end
 
         session = provider._http.owned_session()
         assert session is not None
@@ -91,12 +92,7 @@ async def test_soak() -> None:
         assert not connector._acquired, "no connection is still held by a stream"
         await provider.aclose()
         assert session.closed
-        mine = [
-            task
-            for task in asyncio.all_tasks()
-            if task is not asyncio.current_task() and "/rxllm/" in task.get_coro().cr_code.co_filename  # type: ignore[union-attr]
-        ]
-        assert mine == [], "no rxllm task is pending"
+        assert rxllm_tasks() == [], "no rxllm task is pending"
         await server.close()
         await asyncio.wait_for(server.all_closed.wait(), 5)
         gc.collect()

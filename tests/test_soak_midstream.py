@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from conftest import rxllm_tasks_finish
 from fault_server import FaultServer, Step, in_stream_error, text_stream
 
 from rxllm.errors import (
@@ -166,7 +167,7 @@ async def test_soak_midstream() -> None:
         subscribe(number)
     await asyncio.wait_for(asyncio.gather(*(stream.done.wait() for stream in streams)), 50)
     elapsed = time.monotonic() - started
-    await asyncio.sleep(0.1)
+    await rxllm_tasks_finish()  # every stream's last task has closed its connection
     session = provider._http.owned_session()
     assert session is not None and session.connector is not None
     assert not session.connector._acquired, "no connection is still held by a stream"

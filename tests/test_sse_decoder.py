@@ -595,3 +595,73 @@ def test_events_before_invalid_utf8_in_the_same_piece_are_delivered_first() -> N
     assert decoder.feed(b"data: a\n\ndata: \xff\n\n") == [SseEvent(data="a")]
     with pytest.raises(SseError):
         decoder.finish()
+
+
+# --- sizes, at the bound and across pieces -----------------------------------------------------------
+
+
+def too_large(limit: int) -> str:
+    return f"a server-sent event exceeded {limit} bytes (raise max_event_size to allow it)"
+
+
+@pytest.mark.parametrize("line", [b"data: a", b"data:ab"], ids=["data: a", "data:ab (the general rules)"])
+def test_an_event_of_many_data_lines_is_bounded_by_their_sum(line: bytes) -> None:
+    decoder = SseDecoder(max_event_size=20)
+    assert decoder.feed(line + b"\n" + line + b"\n") == []  # 7 + 7 bytes of lines: within 20
+    with pytest.raises(EventTooLargeError) as raised:
+        decoder.feed(line + b"\n")  # 21
+    assert (raised.value.limit, str(raised.value)) == (20, too_large(20))
+
+
+def test_pending_bytes_and_data_lines_together_are_bounded() -> None:
+    decoder = SseDecoder(max_event_size=12)
+    with pytest.raises(EventTooLargeError) as raised:
+        decoder.feed(b"data: ab\ndata: c")  # 8 bytes of lines and 7 pending: 15
+    assert (raised.value.limit, str(raised.value)) == (12, too_large(12))
+
+
+def test_a_line_too_long_after_whole_events_delivers_them_first_then_fails_on() -> None:
+    decoder = SseDecoder(max_event_size=10)
+    assert decoder.feed(b"data: a\n\n" + b"x" * 11) == [SseEvent(data="a")]
+    with pytest.raises(EventTooLargeError) as raised:
+        decoder.feed(b"\n")
+    assert (raised.value.limit, str(raised.value)) == (10, too_large(10))
+    with pytest.raises(EventTooLargeError):
+        decoder.finish()
+
+
+def test_a_failed_finish_leaves_the_decoder_failed() -> None:
+    decoder = SseDecoder(max_event_size=10)
+    assert decoder.feed(b"data: a\n\n" + b"x" * 11) == [SseEvent(data="a")]
+    with pytest.raises(EventTooLargeError) as first:
+        decoder.finish()
+    with pytest.raises(EventTooLargeError) as again:
+        decoder.feed(b"data: b\n\n")
+    assert again.value is first.value
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["new", "after finish"])
+def test_a_line_of_exactly_the_bound_is_accepted(fresh: bool) -> None:
+    decoder = SseDecoder(max_event_size=10)
+    if not fresh:
+        assert decoder.feed(b"data: 1234\n\n") == [SseEvent(data="1234")]
+        assert decoder.finish() == []
+    assert decoder.feed(b"data: 1234\n\n") == [SseEvent(data="1234")]  # 10 bytes: at the bound, not past it
+
+
+def test_a_line_completed_from_pieces_leaves_no_count_behind() -> None:
+    splitter = LineSplitter(max_line_size=5)
+    assert splitter.feed(b"abc") == []
+    assert splitter.feed(b"de\nfghij") == [b"abcde"]  # fghij pending: exactly the bound
+    assert splitter.feed(b"\n") == [b"fghij"]
+
+
+def test_the_incomplete_last_line_is_returned_whole_at_finish_and_the_splitter_starts_afresh() -> None:
+    splitter = LineSplitter(max_line_size=10)
+    assert splitter.feed(b"ab") == []
+    assert splitter.feed(b"cd") == []
+    assert splitter.finish() == b"abcd"
+    assert splitter.feed(b"\n") == [b""]  # not the LF of a CRLF: a line of its own
+    assert splitter.feed(b"0123456789") == []  # the count started afresh: 10 is within 10
+    assert splitter.finish() == b"0123456789"
+    assert splitter.finish() is None

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import collect_events
+import reactivex
+from conftest import collect_events, rxllm_tasks_finish
 from fault_server import MODEL, StartFaultServer, Step, chat_chunk, fault_server, text_stream
 from reactivex import Observable
 from reactivex.notification import OnError
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.marbles import marbles_testing
 
@@ -172,6 +175,59 @@ def test_total_does_not_count_paused_time() -> None:
     assert xs.subscriptions == [subscribe(200, 211)]
 
 
+def test_total_adds_up_every_unpaused_stretch() -> None:
+    scheduler = TestScheduler()
+    control = PauseControl()
+    xs = scheduler.create_cold_observable(on_next(1, "a"))
+    _pause_at(scheduler, control, 202, 205)
+    _pause_at(scheduler, control, 208, 210)
+    results = scheduler.start(lambda: xs.pipe(total_timeout(6, pause=control)))
+    # 2, then 3, then 1 more unpaused: 6 used at 211.
+    assert results.messages == [on_next(201, "a"), on_error(211, TOTAL)]
+
+
+def test_total_paused_from_the_start_counts_from_the_resume() -> None:
+    scheduler = TestScheduler()
+    control = PauseControl(paused=True)
+    xs = scheduler.create_cold_observable(on_next(20, "a"))
+    scheduler.schedule_absolute(210, lambda _s, _t: control.resume())
+    results = scheduler.start(lambda: xs.pipe(total_timeout(6, pause=control)))
+    assert results.messages == [on_error(216, TOTAL)]
+
+
+def test_progress_a_second_before_the_idle_deadline_moves_it() -> None:
+    # The idle timer set at 201 is due at 205; b at 202 moved the deadline to 206: at 205 the timer
+    # re-arms for the second left, and the limit runs out at 206.
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(on_next(1, "a"), on_next(2, "b"))
+    results = scheduler.start(lambda: xs.pipe(progress_timeout(None, 4)))
+    assert results.messages == [on_next(201, "a"), on_next(202, "b"), on_error(206, IDLE)]
+
+
+async def test_subscribed_from_another_thread_the_limit_runs_on_the_schedulers_loop() -> None:
+    loop = asyncio.get_running_loop()
+    seen: list[tuple[Exception, int]] = []
+    ended = threading.Event()
+
+    def on_error(error: Exception) -> None:
+        seen.append((error, threading.get_ident()))
+        ended.set()
+
+    def subscribe() -> None:  # on a thread with no running loop: only the scheduler names one
+        reactivex.never().pipe(progress_timeout(0.05, None)).subscribe(
+            on_error=on_error, scheduler=AsyncIOScheduler(loop)
+        )
+
+    await asyncio.to_thread(subscribe)
+    assert await asyncio.to_thread(ended.wait, 5)
+    ((error, thread),) = seen
+    assert (type(error), str(error), thread) == (
+        StreamTimeoutError,
+        "first_event timeout: no progress within 0.05 s",
+        threading.get_ident(),
+    )
+
+
 # -- end to end --------------------------------------------------------------------------------------
 
 
@@ -186,8 +242,9 @@ async def test_a_paused_stream_does_not_time_out(fault_server: StartFaultServer)
         chat.stream(HELLO, pause=control).subscribe(
             events.append, done.set_result, lambda: done.set_result("completed")
         )
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # the condition under test: paused for longer than both limits
         assert events == [] and not done.done()
+        assert server.request_count == 1  # the stream was live (its limits running) while paused
         control.resume()
         assert await asyncio.wait_for(done, 5) == "completed"
     assert events == [
@@ -294,7 +351,7 @@ async def test_provider_error_is_not_a_timeout(fault_server: StartFaultServer) -
     server = await fault_server(Step(status=401, body=b'{"error": {"message": "no"}}'))
     async with OpenAIChat(MODEL, base_url=server.base_url, timeouts=Timeouts(first_event=0.2)) as chat:
         result = await collect_events(chat.stream(HELLO))
-        await asyncio.sleep(0.3)
+        await rxllm_tasks_finish()  # nothing of the stream runs any more that could send a retry
     assert isinstance(result.error, ProviderError)
     assert server.request_count == 1
 

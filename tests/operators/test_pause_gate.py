@@ -1,17 +1,21 @@
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from reactivex import Observable, Subject, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
 from reactivex.notification import OnError
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.marbles import marbles_testing
 from reactivex.testing.recorded import Recorded
 
+from rxllm._fusion import Fused, subscribe_fused
 from rxllm.control import Listener, PauseControl
-from rxllm.errors import StreamTimeoutError
+from rxllm.errors import CallbackError, EventLoopError, StreamTimeoutError
 from rxllm.events import AssistantEvent, Final, Retrying, StreamReset, TextDelta
 from rxllm.operators import pause_gate
 
@@ -371,3 +375,293 @@ def test_a_retrying_is_held_and_released_in_order_like_any_event() -> None:
         assert start(cold_("-w-a-|", local, None).pipe(pause_gate(PauseControl()))) == exp_(
             "-w-a-|", local, None
         )
+
+
+# -- the gate's own rules, observed raw ---------------------------------------------------------------
+#
+# Each gate here is subscribed with ``subscribe_fused`` to a source driven by hand, which hands the gate's
+# link out as it is, and delivers to a recorder that takes every call: no ``AutoDetachObserver`` on
+# either side to enforce the rules the gate must keep itself.
+
+
+class HandSource(Fused[AssistantEvent]):
+    """A fused source the test drives: ``observer`` is the gate's link, called directly."""
+
+    def __init__(self) -> None:
+        self.observer: abc.ObserverBase[AssistantEvent] | None = None
+        self.disposed = 0
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[AssistantEvent], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        self.observer = observer
+
+        def dispose() -> None:
+            self.disposed += 1
+
+        return Disposable(dispose)
+
+    @property
+    def link(self) -> abc.ObserverBase[AssistantEvent]:
+        assert self.observer is not None
+        return self.observer
+
+
+class Recorder(abc.ObserverBase[AssistantEvent]):
+    """Every call, with the thread it came on.
+
+    ``before`` runs inside ``on_next`` before the event is recorded; ``raises`` maps an event to what its
+    ``on_next`` raises (after recording); ``error_raises`` is raised from ``on_error`` after recording.
+    """
+
+    def __init__(
+        self,
+        *,
+        before: Callable[[AssistantEvent], None] | None = None,
+        raises: dict[AssistantEvent, Exception] | None = None,
+        error_raises: Exception | None = None,
+    ) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.threads: set[int] = set()
+        self.before = before
+        self.raises = raises or {}
+        self.error_raises = error_raises
+        self.ended = threading.Event()
+
+    def on_next(self, value: AssistantEvent) -> None:
+        if self.before is not None:
+            self.before(value)
+        self.calls.append(("next", value))
+        self.threads.add(threading.get_ident())
+        if value in self.raises:
+            raise self.raises[value]
+
+    def on_error(self, error: Exception) -> None:
+        self.calls.append(("error", error))
+        self.threads.add(threading.get_ident())
+        self.ended.set()
+        if self.error_raises is not None:
+            raise self.error_raises
+
+    def on_completed(self) -> None:
+        self.calls.append(("completed", None))
+        self.threads.add(threading.get_ident())
+        self.ended.set()
+
+
+def gated(
+    control: PauseControl, recorder: Recorder, scheduler: abc.SchedulerBase | None = None
+) -> tuple[HandSource, abc.DisposableBase]:
+    source = HandSource()
+    subscription = subscribe_fused(pause_gate(control)(source), recorder, scheduler)
+    return source, subscription
+
+
+def resume_from_another_thread(control: PauseControl) -> None:
+    """Resume from a thread of its own and wait for it: on a loop, this blocks the loop meanwhile, so the
+    release the resume posts to the loop has not run when this returns."""
+    resumer = threading.Thread(target=control.resume)
+    resumer.start()
+    resumer.join()
+
+
+def _end_straight(source: HandSource, control: PauseControl, subscription: abc.DisposableBase) -> None:
+    source.link.on_completed()
+
+
+def _fail_straight(source: HandSource, control: PauseControl, subscription: abc.DisposableBase) -> None:
+    source.link.on_error(BOOM)
+
+
+def _end_while_paused(source: HandSource, control: PauseControl, subscription: abc.DisposableBase) -> None:
+    control.pause()
+    source.link.on_completed()
+    control.resume()
+
+
+def _dispose(source: HandSource, control: PauseControl, subscription: abc.DisposableBase) -> None:
+    subscription.dispose()
+
+
+BOOM = StreamTimeoutError("idle", 1.0)
+Ending = Callable[[HandSource, PauseControl, abc.DisposableBase], None]
+ENDINGS: dict[str, tuple[Ending, list[tuple[str, Any]]]] = {
+    "completed straight through": (_end_straight, [("next", a), ("completed", None)]),
+    "failed straight through": (_fail_straight, [("next", a), ("error", BOOM)]),
+    "completed while paused, released on resume": (_end_while_paused, [("next", a), ("completed", None)]),
+    "disposed": (_dispose, [("next", a)]),
+}
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_after_its_end_the_gate_passes_nothing_even_from_a_source_that_breaks_the_rules(ending: str) -> None:
+    end, expected = ENDINGS[ending]
+    control = PauseControl()
+    recorder = Recorder()
+    source, subscription = gated(control, recorder)
+    source.link.on_next(a)
+    end(source, control, subscription)
+    assert recorder.calls == expected
+    source.link.on_next(b)  # a source that goes on after its own end, or after being disposed
+    source.link.on_completed()
+    source.link.on_error(BOOM)
+    control.pause()
+    control.resume()
+    assert recorder.calls == expected
+    assert source.disposed == 1
+
+
+def test_an_observer_raising_on_a_released_event_ends_it_with_callback_error_and_nothing_follows() -> None:
+    boom = ValueError("view gone")
+    control = PauseControl(paused=True)
+    recorder = Recorder(raises={b: boom})
+    source, _subscription = gated(control, recorder)
+    source.link.on_next(a)
+    source.link.on_next(b)
+    source.link.on_next(c)
+    control.resume()  # no loop (pure Rx): released here, on this thread
+    assert recorder.calls[:2] == [("next", a), ("next", b)]
+    (kind, error), *rest = recorder.calls[2:]
+    assert (kind, type(error), str(error), error.callback) == (
+        "error",
+        CallbackError,
+        "on_next raised ValueError: view gone",
+        "on_next",
+    )
+    assert error.__cause__ is boom and rest == []
+    assert source.disposed == 1
+    source.link.on_next(d)  # c was dropped with the failure; nothing passes after it
+    source.link.on_completed()
+    assert len(recorder.calls) == 3
+
+
+def test_without_a_loop_an_on_error_that_raises_too_is_raised_to_the_resumer() -> None:
+    oops = RuntimeError("on_error broke")
+    control = PauseControl(paused=True)
+    recorder = Recorder(raises={a: ValueError("view gone")}, error_raises=oops)
+    source, _subscription = gated(control, recorder)
+    source.link.on_next(a)
+    with pytest.raises(RuntimeError) as raised:
+        control.resume()
+    assert raised.value is oops
+    assert [kind for kind, _ in recorder.calls] == ["next", "error"]
+
+
+async def test_on_a_loop_an_on_error_that_raises_too_is_reported_to_the_loop_at_once() -> None:
+    loop = asyncio.get_running_loop()
+    oops = RuntimeError("on_error broke")
+    control = PauseControl(paused=True)
+    recorder = Recorder(raises={a: ValueError("view gone")}, error_raises=oops)
+    source, _subscription = gated(control, recorder)
+    source.link.on_next(a)
+    reports: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reports.append(context))
+    try:
+        control.resume()  # on the loop's thread: released at once, inside this call
+    finally:
+        loop.set_exception_handler(None)
+    assert reports == [{"message": "rxllm: on_error raised", "exception": oops}]
+    assert [kind for kind, _ in recorder.calls] == ["next", "error"]
+
+
+async def test_subscribed_from_another_thread_held_events_are_released_on_the_schedulers_loop() -> None:
+    loop = asyncio.get_running_loop()
+    control = PauseControl(paused=True)
+    recorder = Recorder()
+    source, _subscription = await asyncio.to_thread(gated, control, recorder, AsyncIOScheduler(loop))
+    source.link.on_next(a)
+    source.link.on_completed()
+    await asyncio.to_thread(control.resume)
+    await asyncio.wait_for(asyncio.to_thread(recorder.ended.wait, 5), 6)
+    assert recorder.calls == [("next", a), ("completed", None)]
+    assert recorder.threads == {threading.get_ident()}  # the loop's thread, not the resumer's
+
+
+@pytest.mark.parametrize("arriving", ["an event", "the completion"])
+async def test_what_arrives_before_a_posted_release_runs_waits_behind_what_was_held(arriving: str) -> None:
+    control = PauseControl(paused=True)
+    recorder = Recorder()
+    source, _subscription = gated(control, recorder)
+    source.link.on_next(a)
+    source.link.on_next(b)
+    resume_from_another_thread(control)  # the release is posted to this loop and has not run yet
+    if arriving == "an event":
+        source.link.on_next(c)
+        assert recorder.calls == [("next", a), ("next", b), ("next", c)]
+        source.link.on_completed()
+    else:
+        source.link.on_completed()
+    expected = [("next", a), ("next", b)] + ([("next", c)] if arriving == "an event" else [])
+    assert recorder.calls == [*expected, ("completed", None)]
+    await asyncio.sleep(0)  # the posted release runs now and finds nothing held
+    assert recorder.calls == [*expected, ("completed", None)]
+
+
+@pytest.mark.parametrize("arriving", ["an event", "the completion"])
+async def test_a_pause_and_resume_from_inside_a_held_events_on_next_does_not_deliver_the_rest_inside_it(
+    arriving: str,
+) -> None:
+    control = PauseControl(paused=True)
+
+    def toggle(event: AssistantEvent) -> None:
+        if event == a:
+            control.pause()
+            control.resume()
+
+    recorder = Recorder(before=toggle)
+    source, _subscription = gated(control, recorder)
+    source.link.on_next(a)
+    source.link.on_next(b)
+    resume_from_another_thread(control)
+    if arriving == "an event":
+        source.link.on_next(c)
+        source.link.on_completed()
+        expected = [("next", a), ("next", b), ("next", c), ("completed", None)]
+    else:
+        source.link.on_completed()
+        expected = [("next", a), ("next", b), ("completed", None)]
+    # Recorded after ``toggle``: a delivery nested inside a's on_next would have recorded b before a.
+    assert recorder.calls == expected
+
+
+async def test_an_observer_raising_as_an_arrival_delivers_the_held_leaves_the_gate_open_for_the_error() -> (
+    None
+):
+    boom = ValueError("view gone")
+    control = PauseControl(paused=True)
+    recorder = Recorder(raises={a: boom})
+    source, _subscription = gated(control, recorder)
+    source.link.on_next(a)
+    source.link.on_next(b)
+    resume_from_another_thread(control)
+    with pytest.raises(ValueError):
+        source.link.on_next(c)  # delivers a first, whose on_next raises, out to the source
+    failure = CallbackError("on_next", boom)
+    source.link.on_error(failure)  # as rxllm's sources do with an exception out of on_next
+    assert recorder.calls == [("next", a), ("next", b), ("next", c), ("error", failure)]
+
+
+def test_an_observer_raising_on_an_event_going_straight_through_leaves_the_gate_open() -> None:
+    boom = ValueError("view gone")
+    recorder = Recorder(raises={a: boom})
+    source, _subscription = gated(PauseControl(), recorder)
+    with pytest.raises(ValueError):
+        source.link.on_next(a)
+    failure = CallbackError("on_next", boom)
+    source.link.on_error(failure)
+    assert recorder.calls == [("next", a), ("error", failure)]
+
+
+def test_an_event_loop_error_is_delivered_at_once_behind_what_was_held_though_paused() -> None:
+    control = PauseControl(paused=True)
+    recorder = Recorder()
+    source, _subscription = gated(control, recorder)
+    source.link.on_next(a)
+    source.link.on_next(b)
+    closed = EventLoopError("the event loop closed under a live stream")
+    source.link.on_error(closed)
+    assert recorder.calls == [("next", a), ("next", b), ("error", closed)]
+    assert source.disposed == 1
+    source.link.on_next(c)
+    control.resume()
+    assert recorder.calls == [("next", a), ("next", b), ("error", closed)]

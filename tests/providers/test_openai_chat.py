@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Closing, Reply, collect_events
+from conftest import Closing, Reply, collect_events, rxllm_tasks_finish
+from flood_server import flood_server
 from openai_sse import DONE, MODEL, RESPONSE_ID, chunk, tool_fragment
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
@@ -545,7 +546,8 @@ async def test_dispose_mid_stream_closes_the_connection(
     subscription.dispose()
     seen = len(events)
     await asyncio.wait_for(server.disconnected.wait(), 1.0)
-    await asyncio.sleep(0.1)
+    # The stream's task has ended: nothing is left that could deliver an event.
+    await rxllm_tasks_finish()
     assert len(events) == seen
     assert len(server.requests) == 1
 
@@ -567,35 +569,34 @@ async def test_pause_and_resume(sse_server: Any, chat: Callable[..., OpenAIChat]
     await asyncio.wait_for(got_first.wait(), 5)
     control.pause()
     held = len(events)
-    cpu_before = time.process_time()
-    await asyncio.sleep(1.0)
-    cpu_paused = time.process_time() - cpu_before
+    # The server has written the whole reply: every event could have been delivered by now.
+    await asyncio.wait_for(server.written_all.wait(), 10)
     assert len(events) == held, "nothing is delivered while paused"
     assert held < 200
-    assert cpu_paused < 0.2, f"paused stream used {cpu_paused:.3f} s of CPU in 1 s"
+    cpu_before = time.process_time()
+    await asyncio.sleep(0.5)  # the condition under test: half a second paused, with the bytes waiting
+    cpu_paused = time.process_time() - cpu_before
+    assert cpu_paused < 0.1, f"paused stream used {cpu_paused:.3f} s of CPU in 0.5 s"
+    assert len(events) == held
     control.resume()
     await asyncio.wait_for(done.wait(), 10)
     assert [e.text for e in events if isinstance(e, TextDelta)] == [f"t{i} " for i in range(200)]
     assert isinstance(events[-1], Final)
 
 
-async def test_paused_stream_stops_reading_the_socket(
-    sse_server: Any, chat: Callable[..., OpenAIChat]
-) -> None:
-    # A server that writes as fast as it can is held back by TCP flow control.
-    filler = chunk({"content": "x" * 1000})
-    server = await sse_server(Reply([filler], endless=filler))
+async def test_paused_stream_stops_reading_the_socket(chat: Callable[..., OpenAIChat]) -> None:
+    # A server that writes 40 MiB as fast as the socket takes it is held back by TCP flow control: one of
+    # its writes waits (the server says so) instead of the whole reply going out.
     control = PauseControl(paused=True)
     events: list[Any] = []
-    subscription = chat(MODEL, base_url=server.base_url).stream(HELLO, pause=control).subscribe(events.append)
-    await asyncio.sleep(1.0)
-    written = server.bytes_written
-    await asyncio.sleep(0.5)
-    assert events == []
-    assert server.bytes_written == written, "the server is blocked while the client does not read"
-    assert written < 16 * 1024 * 1024
-    subscription.dispose()
-    await asyncio.wait_for(server.disconnected.wait(), 1.0)
+    async with flood_server(20_000) as server:
+        stream = chat(MODEL, base_url=server.base_url).stream(HELLO, pause=control)
+        subscription = stream.subscribe(events.append)
+        assert await server.outcome() == "stalled", "the server is blocked while the client does not read"
+        assert events == []
+        assert server.written < 16 * 1024 * 1024
+        subscription.dispose()
+        await asyncio.wait_for(server.left.wait(), 5)
 
 
 async def test_each_subscription_sends_its_own_request(

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import collect_events
+from conftest import collect_events, rxllm_tasks_finish
 from reactivex.testing.marbles import marbles_testing
 
 from rxllm import (
@@ -241,13 +241,19 @@ async def test_disposing_closes_the_connection_and_the_server_notices() -> None:
     slow = Reply(Turn(text=["tick "] * 200), delay=0.02)
     async with ScriptedServer([slow]) as server, server.provider() as provider:
         events: list[Any] = []
-        subscription = provider.stream(REQUEST).subscribe(events.append)
-        while len(events) < 2:
-            await asyncio.sleep(0.01)
+        two = asyncio.Event()
+
+        def on_next(event: Any) -> None:
+            events.append(event)
+            if len(events) == 2:
+                two.set()
+
+        subscription = provider.stream(REQUEST).subscribe(on_next)
+        await asyncio.wait_for(two.wait(), 5)
         subscription.dispose()
         assert await asyncio.to_thread(server.disconnected.wait, 2)
         seen = len(events)
-        await asyncio.sleep(0.1)
+        await rxllm_tasks_finish()  # the stream's task has ended: nothing is left that could deliver
         assert len(events) == seen
 
 
