@@ -25,8 +25,8 @@ import aiohttp
 from benchmarks.cases import Clients
 from benchmarks.streams import MODEL, PROMPT
 from rxllm import CompletionRequest, Message, PauseControl
-from rxllm._http import DEFAULT_READ_BUFSIZE
 from rxllm.providers.openai import OpenAIChat
+from rxllm.transport._http import DEFAULT_READ_BUFSIZE
 
 
 async def _flood(session: aiohttp.ClientSession, origin: str) -> list[int]:

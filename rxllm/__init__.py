@@ -78,10 +78,10 @@ if TYPE_CHECKING:
     from rxllm.prices import Cost, price
     from rxllm.request import CompletionRequest
     from rxllm.response import CompletionResponse
-    from rxllm.retry import Backoff
-    from rxllm.timeouts import Timeouts
     from rxllm.tools import Tool, ToolArgumentsError, tool
     from rxllm.tracing import disable_tracing, enable_tracing
+    from rxllm.transport.retry import Backoff
+    from rxllm.transport.timeouts import Timeouts
 
 _WHERE: dict[str, str] = {
     "disable_logging": "rxllm._log",
@@ -153,8 +153,8 @@ _WHERE: dict[str, str] = {
     "price": "rxllm.prices",
     "CompletionRequest": "rxllm.request",
     "CompletionResponse": "rxllm.response",
-    "Backoff": "rxllm.retry",
-    "Timeouts": "rxllm.timeouts",
+    "Backoff": "rxllm.transport.retry",
+    "Timeouts": "rxllm.transport.timeouts",
     "Tool": "rxllm.tools",
     "ToolArgumentsError": "rxllm.tools",
     "tool": "rxllm.tools",

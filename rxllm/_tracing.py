@@ -60,7 +60,6 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from reactivex import Observable, abc
 
-from rxllm._fusion import Fused, Link
 from rxllm._version import __version__
 from rxllm.events import (
     AgentEvent,
@@ -79,6 +78,7 @@ from rxllm.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolR
 from rxllm.request import CompletionRequest
 from rxllm.response import ResponseBuilder
 from rxllm.tools import Tool
+from rxllm.transport._fusion import Fused, Link
 from rxllm.typing import EventOperator, StreamModel, ToolSpec
 
 __all__ = ["CONVENTIONS_VERSION", "RunTrace", "Tracing"]

@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 
-from rxllm._aio import on_loop
 from rxllm.control import DEFAULT_BACKLOG, Backlog, throttled
+from rxllm.transport._aio import on_loop
 
 __all__ = ["aiter", "iterate", "run"]
 

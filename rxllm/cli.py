@@ -47,7 +47,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from rxllm._http import is_loopback_url
 from rxllm._version import __version__
 from rxllm.agent import Agent
 from rxllm.approvals import Approvals
@@ -77,6 +76,7 @@ from rxllm.providers.openai import OpenAIChat, OpenAIResponses
 from rxllm.testing._server import ReceivedRequest, ScriptedServer
 from rxllm.testing._writers import Call, Turn
 from rxllm.tools import Tool, tool
+from rxllm.transport._http import is_loopback_url
 
 __all__ = ["Console", "TerminalApprovals", "calculator_tool", "clock_tool", "demo", "demo_script", "main"]
 

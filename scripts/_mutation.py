@@ -30,8 +30,8 @@ GOAL = 0.90
 # The tests that matter for each module: its mirror first, then the tests that reach its other paths. Within
 # these, mutmut runs for each mutant only the tests that call the mutated function.
 MODULES: dict[str, list[str]] = {
-    "rxllm/_fusion.py": ["tests/test_fusion.py", "tests/test_lifecycle.py"],
-    "rxllm/_aio.py": ["tests/test_aio.py", "tests/test_lifecycle.py"],
+    "rxllm/transport/_fusion.py": ["tests/test_fusion.py", "tests/test_lifecycle.py"],
+    "rxllm/transport/_aio.py": ["tests/test_aio.py", "tests/test_lifecycle.py"],
     "rxllm/control.py": [
         "tests/test_control.py",
         "tests/operators/test_pause_gate.py",
@@ -44,14 +44,18 @@ MODULES: dict[str, list[str]] = {
         "tests/test_fusion.py",
         "tests/test_lifecycle.py",
     ],
-    "rxllm/retry.py": ["tests/test_retry.py", "tests/test_midstream.py", "tests/test_reliability.py"],
-    "rxllm/timeouts.py": [
+    "rxllm/transport/retry.py": [
+        "tests/test_retry.py",
+        "tests/test_midstream.py",
+        "tests/test_reliability.py",
+    ],
+    "rxllm/transport/timeouts.py": [
         "tests/test_timeouts.py",
         "tests/test_retry.py",
         "tests/test_fusion.py",
         "tests/test_lifecycle.py",
     ],
-    "rxllm/sse.py": [
+    "rxllm/transport/sse.py": [
         "tests/test_sse_decoder.py",
         "tests/test_retry.py",
         "tests/test_secrets.py",

@@ -9,9 +9,9 @@ from conftest import collect_events
 from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from rxllm._aio import from_coroutine, on_loop
-from rxllm._fusion import subscribe_fused
 from rxllm.errors import CallbackError, EventLoopError
+from rxllm.transport._aio import from_coroutine, on_loop
+from rxllm.transport._fusion import subscribe_fused
 
 
 class Raw(abc.ObserverBase[Any]):

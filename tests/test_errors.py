@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from rxllm._http import name_request
 from rxllm.errors import (
     AuthenticationError,
     BadRequestError,
@@ -26,6 +25,7 @@ from rxllm.errors import (
 )
 from rxllm.events import Usage
 from rxllm.messages import Message
+from rxllm.transport._http import name_request
 
 URL = "https://api.anthropic.com/v1/v1/messages"
 

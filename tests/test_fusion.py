@@ -16,7 +16,6 @@ from reactivex.observer import AutoDetachObserver
 from reactivex.testing import TestScheduler
 from reactivex.testing.marbles import marbles_testing
 
-from rxllm._fusion import Fused, Link, Stage, subscribe_fused
 from rxllm.control import PauseControl
 from rxllm.errors import TransportError
 from rxllm.events import Final, Retrying, TextDelta, ToolCall, ToolCallDelta
@@ -25,6 +24,7 @@ from rxllm.providers._openai_chat import OpenAIChatDialect
 from rxllm.retry import Backoff, RetryPolicy, retry_turn
 from rxllm.sse import SseEvent
 from rxllm.timeouts import progress_timeout, total_timeout
+from rxllm.transport._fusion import Fused, Link, Stage, subscribe_fused
 
 
 class Source(Fused[int]):

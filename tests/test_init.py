@@ -58,4 +58,4 @@ def test_the_http_client_is_loaded_by_a_provider_only() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["False", "rxllm._source True", "True"]
+    assert done.stdout.splitlines() == ["False", "rxllm.transport._source True", "True"]

@@ -1,7 +1,7 @@
 """rxllm's import graph is a straight line of floors: no module imports one that imports it back.
 
 Module-level imports count, those under ``if TYPE_CHECKING:`` too, but for the re-export of a name
-loaded on first use (``from rxllm._source import sse_source as sse_source`` beside the module's
+loaded on first use (``from rxllm.transport._source import sse_source as sse_source`` beside the module's
 ``__getattr__``, as ``rxllm`` does for its names); an import inside a function is a load on first use
 and does not count.
 """
@@ -91,3 +91,15 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_public_modules_by_their_first_addresses_are_the_transports() -> None:
+    # rxllm.sse, rxllm.timeouts and rxllm.retry name rxllm.transport's modules (layout v2).
+    import importlib
+
+    for name in ("sse", "timeouts", "retry"):
+        first = importlib.import_module(f"rxllm.{name}")
+        home = importlib.import_module(f"rxllm.transport.{name}")
+        assert first.__all__ == home.__all__, name
+        for item in home.__all__:
+            assert getattr(first, item) is getattr(home, item), f"rxllm.{name}.{item}"

@@ -97,7 +97,7 @@ async def test_records_carry_gen_ai_fields(fault_server: StartFaultServer, sink:
     assert start["message"] == f"streaming {MODEL} from {server.base_url}/chat/completions"
     assert start["extra"] == {"gen_ai.operation.name": "chat", "gen_ai.request.model": MODEL}
     assert {r["level"].name for r in events} == {"TRACE"}
-    assert [r["name"] for r in events] == ["rxllm._source"] * len(events)
+    assert [r["name"] for r in events] == ["rxllm.transport._source"] * len(events)
     assert end["message"] == f"{MODEL} turn complete (stop)"
     assert end["extra"] == {
         "gen_ai.operation.name": "chat",

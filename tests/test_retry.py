@@ -18,7 +18,6 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.marbles import marbles_testing
 
 import rxllm._log
-from rxllm._http import _retry_after
 from rxllm.errors import (
     CallbackError,
     ChunkDecodeError,
@@ -44,6 +43,7 @@ from rxllm.retry import (
     retry_before_first_event,
     retry_turn,
 )
+from rxllm.transport._http import _retry_after
 
 __all__ = ["fault_server"]
 

@@ -11,7 +11,7 @@ answers a stream of prompts with multi-turn, tool-using runs.
 The operators of a turn keep each subscription's state in one slotted object
 (a ``Link``) rather than in closures, and subscribe each other directly: a turn
 is subscribed a thousand times at once in a busy process, and Rx's wrappers
-would otherwise be most of what a stream costs (see ``rxllm._fusion``).
+would otherwise be most of what a stream costs (see ``rxllm.transport._fusion``).
 """
 
 from rxllm.operators._accumulate_tool_calls import accumulate_tool_calls

@@ -9,7 +9,6 @@ from uuid import uuid4
 import msgspec
 from reactivex import Observable, abc
 
-from rxllm._fusion import Link, Stage
 from rxllm.events import (
     AssistantEvent,
     ChunkEvent,
@@ -21,6 +20,7 @@ from rxllm.events import (
     ToolCallDelta,
     ToolCallFragment,
 )
+from rxllm.transport._fusion import Link, Stage
 
 __all__ = ["accumulate_tool_calls", "parse_arguments"]
 

@@ -49,7 +49,6 @@ from reactivex import operators as ops
 
 from rxllm import tracing
 from rxllm._agent_settings import Settings as _Settings
-from rxllm._aio import from_coroutine
 from rxllm._log import log, log_tool_call
 from rxllm.approvals import Approvals, Decision
 from rxllm.control import Backlog, PauseControl, throttled
@@ -77,6 +76,7 @@ from rxllm.output import OutputSpec, output_spec
 from rxllm.request import CompletionRequest
 from rxllm.response import CompletionResponse, ResponseBuilder
 from rxllm.tools import Tool, ToolArgumentsError
+from rxllm.transport._aio import from_coroutine
 from rxllm.typing import StreamModel
 
 __all__ = ["DEFAULT_MAX_TURNS", "agent", "resume_run"]

@@ -63,7 +63,6 @@ from reactivex import operators as ops
 from reactivex.disposable import Disposable
 
 from rxllm._agent_settings import Settings
-from rxllm._aio import event_loop, from_coroutine
 from rxllm.approvals import Approve, Decision, Deny, check_edit
 from rxllm.errors import ApprovalError, CallbackError, RunStateError
 from rxllm.events import (
@@ -82,6 +81,7 @@ from rxllm.operators._in_order import in_order
 from rxllm.output import OutputSpec
 from rxllm.response import CompletionResponse
 from rxllm.tools import Tool, ToolArgumentsError
+from rxllm.transport._aio import event_loop, from_coroutine
 
 
 class _Run(Protocol):

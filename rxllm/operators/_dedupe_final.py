@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgspec
 from reactivex import Observable, abc
 
-from rxllm._fusion import Link, Stage
 from rxllm.errors import RxLLMError
 from rxllm.events import AssistantEvent, Final, StreamReset, Usage
+from rxllm.transport._fusion import Link, Stage
 from rxllm.typing import EventOperator
 
 __all__ = ["FinalPieces", "SetAside", "dedupe_final"]

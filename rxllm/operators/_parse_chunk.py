@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from reactivex import Observable, abc
 
-from rxllm._fusion import Link, Stage
 from rxllm.errors import StreamTruncatedError
 from rxllm.events import ChunkEvent
-from rxllm.sse import SseEvent
+from rxllm.transport._fusion import Link, Stage
+from rxllm.transport.sse import SseEvent
 from rxllm.typing import ChunkParser, Dialect
 
 __all__ = ["parse_chunk", "truncation_message"]

@@ -9,11 +9,11 @@ from collections import deque
 from reactivex import Observable, abc
 from reactivex.notification import Notification, OnCompleted, OnError, OnNext
 
-from rxllm._aio import event_loop, on_loop, unsubscribable
-from rxllm._fusion import Link, Stage
 from rxllm.control import PauseControl
 from rxllm.errors import CallbackError, EventLoopError
 from rxllm.events import AssistantEvent
+from rxllm.transport._aio import event_loop, on_loop, unsubscribable
+from rxllm.transport._fusion import Link, Stage
 from rxllm.typing import EventOperator
 
 __all__ = ["pause_gate"]

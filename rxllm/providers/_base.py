@@ -25,7 +25,7 @@ that ends a turn carries the usage reported so far, the request's method and
 URL and, when the stream was cut, the partial response.
 
 The retries depend only on the provider's settings: made once per provider,
-not per turn; subscribed, the stages fuse (``rxllm._fusion``).
+not per turn; subscribed, the stages fuse (``rxllm.transport._fusion``).
 
 A provider subclass says where to POST, which headers carry the key, how a
 ``CompletionRequest`` becomes the body, and which dialect reads the reply.
@@ -43,8 +43,6 @@ import msgspec
 from reactivex import Observable
 
 from rxllm import _log, tracing
-from rxllm._http import HttpClient, refuse_plain_http, safe_url
-from rxllm._source import http_events
 from rxllm._version import __version__
 from rxllm.control import PauseControl
 from rxllm.events import AssistantEvent
@@ -52,7 +50,9 @@ from rxllm.operators import pause_gate
 from rxllm.providers._logged import logged
 from rxllm.providers._turn import Accounts, accounted
 from rxllm.request import CompletionRequest
-from rxllm.retry import (
+from rxllm.transport._http import HttpClient, refuse_plain_http, safe_url
+from rxllm.transport._source import http_events
+from rxllm.transport.retry import (
     RETRY_ERROR_TYPES,
     RETRY_STATUSES,
     Backoff,
@@ -60,8 +60,8 @@ from rxllm.retry import (
     RetryPolicy,
     retry_turn,
 )
-from rxllm.sse import DEFAULT_MAX_EVENT_SIZE, DEFAULT_MAX_RESPONSE_SIZE
-from rxllm.timeouts import Timeouts, total_timeout
+from rxllm.transport.sse import DEFAULT_MAX_EVENT_SIZE, DEFAULT_MAX_RESPONSE_SIZE
+from rxllm.transport.timeouts import Timeouts, total_timeout
 from rxllm.typing import Dialect
 
 __all__ = ["Provider"]

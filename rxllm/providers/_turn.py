@@ -6,7 +6,7 @@
     accounted(build) = per subscription: accounts = Accounts(dialect); build(accounts), which is
         http_events(decoder=accounts.decoder) ─► retry_turn(...) ─► total_timeout(...)
 
-``Provider.stream`` gives it to the HTTP source (``rxllm._source.http_events``),
+``Provider.stream`` gives it to the HTTP source (``rxllm.transport._source.http_events``),
 so a turn's events go from the task that reads the socket to the retries with no
 operator between: the steps that ``sse_source``, ``parse_chunk``,
 ``accumulate_tool_calls`` and ``dedupe_final`` wrap, called in one loop per
@@ -39,8 +39,6 @@ from typing import cast
 import msgspec
 from reactivex import Observable, abc
 
-from rxllm._fusion import Fused, Link
-from rxllm._http import METHOD, name_request
 from rxllm.errors import RxLLMError, StreamTruncatedError
 from rxllm.events import (
     AssistantEvent,
@@ -56,7 +54,9 @@ from rxllm.operators._accumulate_tool_calls import _ToolCalls
 from rxllm.operators._dedupe_final import FinalPieces, SetAside
 from rxllm.operators._parse_chunk import truncation_message
 from rxllm.response import ResponseBuilder
-from rxllm.sse import SseDecoder
+from rxllm.transport._fusion import Fused, Link
+from rxllm.transport._http import METHOD, name_request
+from rxllm.transport.sse import SseDecoder
 from rxllm.typing import ChunkParser, Dialect
 
 __all__ = ["TEXT_CHUNK", "Accounts", "TurnDecoder", "accounted"]
@@ -66,7 +66,7 @@ TEXT_CHUNK = 64
 
 
 class TurnDecoder:
-    """One attempt's decoding state: a ``rxllm._source.PieceDecoder`` of assistant events."""
+    """One attempt's decoding state: a ``rxllm.transport._source.PieceDecoder`` of assistant events."""
 
     __slots__ = (
         "failure",
@@ -284,7 +284,7 @@ def accounted(
     charged the usage of the attempts a reset discarded. An error that ends the
     turn gets ``usage`` (the turn's so far, ``None`` when nothing was reported)
     and, with ``url`` (already safe to show), the request's method and URL
-    (``rxllm._http.name_request``).
+    (``rxllm.transport._http.name_request``).
     """
     return _Accounted(build, dialect, max_event_size, url, resends)
 

@@ -14,13 +14,11 @@ from typing import TypeAlias, cast
 import reactivex
 from reactivex import Observable, abc
 
-from rxllm._source import decoded
 from rxllm.control import PauseControl
 from rxllm.events import AssistantEvent, Event, Final, ToolCall
 from rxllm.operators import pause_gate
 from rxllm.providers._turn import Accounts, accounted
 from rxllm.request import CompletionRequest
-from rxllm.sse import DEFAULT_MAX_EVENT_SIZE
 from rxllm.testing._writers import (
     DEFAULT_MODEL,
     DialectName,
@@ -29,6 +27,8 @@ from rxllm.testing._writers import (
     dialect_of,
     sse_bytes,
 )
+from rxllm.transport._source import decoded
+from rxllm.transport.sse import DEFAULT_MAX_EVENT_SIZE
 from rxllm.typing import Dialect
 
 __all__ = ["ModelScript", "ModelTurn", "ScriptedModel", "replay_sse"]

@@ -13,11 +13,11 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.marbles import marbles_testing
 from reactivex.testing.recorded import Recorded
 
-from rxllm._fusion import Fused, subscribe_fused
 from rxllm.control import Listener, PauseControl
 from rxllm.errors import CallbackError, EventLoopError, StreamTimeoutError
 from rxllm.events import AssistantEvent, Final, Retrying, StreamReset, TextDelta
 from rxllm.operators import pause_gate
+from rxllm.transport._fusion import Fused, subscribe_fused
 
 on_next, on_error, on_completed = ReactiveTest.on_next, ReactiveTest.on_error, ReactiveTest.on_completed
 subscribe = ReactiveTest.subscribe

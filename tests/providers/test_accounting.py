@@ -18,7 +18,6 @@ from reactivex.notification import OnError
 from reactivex.testing.marbles import marbles_testing
 from reactivex.testing.recorded import Recorded
 
-from rxllm._source import decoded
 from rxllm.errors import ProviderError, StreamTimeoutError, StreamTruncatedError
 from rxllm.events import (
     AssistantEvent,
@@ -42,6 +41,7 @@ from rxllm.retry import Backoff, RetryPolicy, retry_turn
 from rxllm.sse import DEFAULT_MAX_EVENT_SIZE
 from rxllm.testing import Turn, sse_bytes
 from rxllm.timeouts import Timeouts, total_timeout
+from rxllm.transport._source import decoded
 
 __all__ = ["fault_server"]
 

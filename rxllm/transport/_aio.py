@@ -9,8 +9,8 @@ from typing import Generic, TypeVar
 from reactivex import Observable, abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from rxllm._fusion import Fused
 from rxllm.errors import CallbackError, EventLoopError
+from rxllm.transport._fusion import Fused
 
 __all__ = ["LOOP_CLOSED", "event_loop", "from_async", "from_coroutine", "on_loop", "unsubscribable"]
 

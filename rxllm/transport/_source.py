@@ -35,13 +35,13 @@ from typing import Generic, Protocol, TypeVar
 from reactivex import Observable, abc
 
 from rxllm import _log
-from rxllm._aio import _TaskSubscription, event_loop, on_loop
-from rxllm._fusion import Fused, Link, Stage
-from rxllm._http import METHOD, HttpClient, name_request, safe_url
 from rxllm.control import PauseControl, throttles
 from rxllm.errors import CallbackError, ResponseTooLargeError
-from rxllm.sse import DEFAULT_MAX_EVENT_SIZE, DEFAULT_MAX_RESPONSE_SIZE, SseDecoder, SseEvent
-from rxllm.timeouts import ProgressWindow
+from rxllm.transport._aio import _TaskSubscription, event_loop, on_loop
+from rxllm.transport._fusion import Fused, Link, Stage
+from rxllm.transport._http import METHOD, HttpClient, name_request, safe_url
+from rxllm.transport.sse import DEFAULT_MAX_EVENT_SIZE, DEFAULT_MAX_RESPONSE_SIZE, SseDecoder, SseEvent
+from rxllm.transport.timeouts import ProgressWindow
 
 __all__ = ["PieceDecoder", "decoded", "http_events", "sse_source"]
 
@@ -269,7 +269,7 @@ def decoded(decoder: Callable[[], PieceDecoder[_T]]) -> Callable[[Observable[byt
         [ decoded(SseDecoder) ]
         -a-#
 
-        :values: from rxllm.sse import SseDecoder, SseEvent
+        :values: from rxllm.transport.sse import SseDecoder, SseEvent
                  blank_line = bytes([10, 10])
                  p = b"data: 1" + blank_line + b"data: "; q = b"2" + blank_line
                  a = SseEvent(data="1"); b = SseEvent(data="2")
