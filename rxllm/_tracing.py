@@ -50,7 +50,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
@@ -127,6 +127,8 @@ _OPENAI_COMPATIBLE_HOSTS = {
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 _encoder = msgspec.json.Encoder()
+
+_E = TypeVar("_E")
 
 
 class Tracing:
@@ -243,21 +245,50 @@ class _Traced(Fused[Any]):
         return link
 
 
-class _Turn(Link[AssistantEvent, AssistantEvent]):
+class _SpanLink(Link[_E, _E]):
+    """A link holding a span that ends exactly once, at the terminal or when disposed (``close`` says how)."""
+
+    __slots__ = ("ended", "lock", "span", "tracing")
+
+    def __init__(self, tracing: Tracing, span: Span, observer: abc.ObserverBase[_E]) -> None:
+        super().__init__(observer)
+        self.tracing = tracing
+        self.span = span
+        self.lock = threading.Lock()
+        self.ended = False
+
+    def on_error(self, error: Exception) -> None:
+        if self.stop():
+            self.end(error=error)
+            self.observer.on_error(error)
+
+    def on_completed(self) -> None:
+        if self.stop():
+            self.end()
+            self.observer.on_completed()
+
+    def end(self, *, error: Exception | None = None, cancelled: bool = False) -> None:
+        with self.lock:  # a dispose from another thread may race the terminal
+            if self.ended:
+                return
+            self.ended = True
+        self.close(error, cancelled)
+
+    def close(self, error: Exception | None, cancelled: bool) -> None:
+        raise NotImplementedError
+
+
+class _Turn(_SpanLink[AssistantEvent]):
     """One subscription of a traced turn: the span, the chunk clock, and the end (exactly once)."""
 
     __slots__ = (
         "builder",
         "common",
-        "ended",
         "final",
         "first",
         "gaps",
         "last",
-        "lock",
-        "span",
         "started",
-        "tracing",
     )
 
     def __init__(
@@ -267,9 +298,7 @@ class _Turn(Link[AssistantEvent, AssistantEvent]):
         observer: abc.ObserverBase[AssistantEvent],
         common: dict[str, Any],
     ) -> None:
-        super().__init__(observer)
-        self.tracing = tracing
-        self.span = span
+        super().__init__(tracing, span, observer)
         self.common = common
         self.started = time.perf_counter()
         self.first: float | None = None
@@ -277,8 +306,6 @@ class _Turn(Link[AssistantEvent, AssistantEvent]):
         self.gaps = array("d")
         self.final: Final | None = None
         self.builder = ResponseBuilder() if tracing.capture_content else None
-        self.lock = threading.Lock()
-        self.ended = False
 
     def on_next(self, event: AssistantEvent) -> None:
         if self.stopped:
@@ -314,27 +341,13 @@ class _Turn(Link[AssistantEvent, AssistantEvent]):
             fields = {"rxllm.attempt": event.attempt, "rxllm.reason": event.reason}
             self.span.add_event("rxllm.stream_reset", fields)
 
-    def on_error(self, error: Exception) -> None:
-        if self.stop():
-            self.end(error=error)
-            self.observer.on_error(error)
-
-    def on_completed(self) -> None:
-        if self.stop():
-            self.end()
-            self.observer.on_completed()
-
     def dispose(self) -> None:
         # At once: the span does not wait for the connection to close. After the ``Final`` (the
         # turn's last event) a dispose ends a whole turn, not a cancelled one.
         self.end(cancelled=self.final is None)
         super().dispose()
 
-    def end(self, *, error: Exception | None = None, cancelled: bool = False) -> None:
-        with self.lock:
-            if self.ended:
-                return
-            self.ended = True
+    def close(self, error: Exception | None, cancelled: bool) -> None:
         ended = time.perf_counter()
         span = self.span
         tracing = self.tracing
@@ -377,19 +390,15 @@ class _Turn(Link[AssistantEvent, AssistantEvent]):
                 record(gap, attributes)
 
 
-class _AgentRun(Link[AgentEvent, AgentEvent]):
+class _AgentRun(_SpanLink[AgentEvent]):
     """One subscription of a traced agent run: the last turn's finish reason, the answer, the end."""
 
-    __slots__ = ("answer", "ended", "finish", "lock", "span", "tracing")
+    __slots__ = ("answer", "finish")
 
     def __init__(self, tracing: Tracing, span: Span, observer: abc.ObserverBase[AgentEvent]) -> None:
-        super().__init__(observer)
-        self.tracing = tracing
-        self.span = span
+        super().__init__(tracing, span, observer)
         self.finish: str | None = None
         self.answer: FinalResponse | None = None
-        self.lock = threading.Lock()
-        self.ended = False
 
     def on_next(self, event: AgentEvent) -> None:
         if self.stopped:
@@ -400,25 +409,11 @@ class _AgentRun(Link[AgentEvent, AgentEvent]):
             self.answer = event
         self.observer.on_next(event)
 
-    def on_error(self, error: Exception) -> None:
-        if self.stop():
-            self.end(error=error)
-            self.observer.on_error(error)
-
-    def on_completed(self) -> None:
-        if self.stop():
-            self.end()
-            self.observer.on_completed()
-
     def dispose(self) -> None:
         self.end(cancelled=self.answer is None)  # after the FinalResponse, a whole run
         super().dispose()
 
-    def end(self, *, error: Exception | None = None, cancelled: bool = False) -> None:
-        with self.lock:
-            if self.ended:
-                return
-            self.ended = True
+    def close(self, error: Exception | None, cancelled: bool) -> None:
         span = self.span
         answer = self.answer if error is None and not cancelled else None
         if self.finish is not None:

@@ -44,6 +44,12 @@ class _End:
     def __init__(self, error: Exception | None) -> None:
         self.error = error
 
+    def finish(self) -> None:
+        """The stream's end: its error raised, when it failed."""
+        __tracebackhide__ = True
+        if self.error is not None:
+            raise self.error
+
 
 async def aiter(
     observable: Observable[_T], *, max_buffered: int = DEFAULT_BACKLOG
@@ -79,8 +85,7 @@ async def aiter(
         while True:
             item = await items.get()
             if isinstance(item, _End):
-                if item.error is not None:
-                    raise item.error
+                item.finish()
                 return
             backlog.removed()
             yield item
@@ -106,8 +111,7 @@ def iterate(observable: Observable[_T], *, max_buffered: int = DEFAULT_BACKLOG) 
         while True:
             item = handoff.get()
             if isinstance(item, _End):
-                if item.error is not None:
-                    raise item.error
+                item.finish()
                 return
             backlog.removed()
             yield item

@@ -51,6 +51,7 @@ is classed by its status; an error object inside a stream (or a 200 body) by its
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict, Unpack
 
 from rxllm.events import Usage
 from rxllm.messages import Message
@@ -107,6 +108,20 @@ class RxLLMError(Exception):
     url: str | None = None
 
 
+class ProviderFields(TypedDict, total=False):
+    """The fields of a ``ProviderError`` beside its message, as ``ProviderError.create`` takes them."""
+
+    status: int | None
+    type: str | None
+    code: str | None
+    request_id: str | None
+    body: str | None
+    retry_after: float | None
+    usage: Usage | None
+    method: str | None
+    url: str | None
+
+
 class ProviderError(RxLLMError):
     """The provider refused or failed the request.
 
@@ -149,19 +164,7 @@ class ProviderError(RxLLMError):
         super().__init__(self._describe())
 
     @staticmethod
-    def create(
-        message: str,
-        *,
-        status: int | None = None,
-        type: str | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-        body: str | None = None,
-        retry_after: float | None = None,
-        usage: Usage | None = None,
-        method: str | None = None,
-        url: str | None = None,
-    ) -> ProviderError:
+    def create(message: str, **fields: Unpack[ProviderFields]) -> ProviderError:
         """A ``ProviderError`` of the subclass that ``status``, else ``code`` or ``type``, names.
 
         >>> type(ProviderError.create("slow down", status=429)).__name__
@@ -169,19 +172,8 @@ class ProviderError(RxLLMError):
         >>> type(ProviderError.create("Overloaded", type="overloaded_error")).__name__
         'OverloadedError'
         """
-        kind = _error_class(status, type, code)
-        return kind(
-            message,
-            status=status,
-            type=type,
-            code=code,
-            request_id=request_id,
-            body=body,
-            retry_after=retry_after,
-            usage=usage,
-            method=method,
-            url=url,
-        )
+        kind = _error_class(fields.get("status"), fields.get("type"), fields.get("code"))
+        return kind(message, **fields)
 
     def _describe(self) -> str:
         head = f"HTTP {self.status}" if self.status is not None else "error in stream"

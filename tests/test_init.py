@@ -39,7 +39,7 @@ def test_import_rxllm_loads_nothing_else_and_logging_stays_off() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     loaded, records = done.stdout.splitlines()
-    assert loaded == "['rxllm', 'rxllm._version']"
+    assert loaded == "['rxllm', 'rxllm._lazy', 'rxllm._version']"
     assert records == "0", "rxllm logs nothing until enable_logging()"
 
 

@@ -174,14 +174,9 @@ def agent(
     """
     if max_turns < 0:
         raise ValueError("max_turns must be 0 or more")
-    if tool_concurrency < 1:
-        raise ValueError("tool_concurrency must be 1 or more")
     if output_retries < 0:
         raise ValueError("output_retries must be 0 or more")
-    if approvals is not None and suspend:
-        raise ValueError(
-            "give a run approvals= to wait for answers, or suspend=True to stop for them: not both"
-        )
+    _check_run_options(tool_concurrency, approvals, suspend)
     settings = _Settings(
         model=model,
         tools={tool.name: tool for tool in tools},
@@ -256,12 +251,7 @@ def resume_run(
     as any run: more turns, more approvals (``approvals`` / ``suspend``), and
     one ``FinalResponse`` (its ``turns`` and ``usage`` count the whole run).
     """
-    if tool_concurrency < 1:
-        raise ValueError("tool_concurrency must be 1 or more")
-    if approvals is not None and suspend:
-        raise ValueError(
-            "give a run approvals= to wait for answers, or suspend=True to stop for them: not both"
-        )
+    _check_run_options(tool_concurrency, approvals, suspend)
     settings = _Settings(
         model=model,
         tools={tool.name: tool for tool in tools},
@@ -294,6 +284,16 @@ def resume_run(
         return events.pipe(ops.do_action(on_error=current.charge))
 
     return reactivex.defer(run)
+
+
+def _check_run_options(tool_concurrency: int, approvals: Approvals | None, suspend: bool) -> None:
+    """``ValueError`` for options a run, new or resumed, cannot have."""
+    if tool_concurrency < 1:
+        raise ValueError("tool_concurrency must be 1 or more")
+    if approvals is not None and suspend:
+        raise ValueError(
+            "give a run approvals= to wait for answers, or suspend=True to stop for them: not both"
+        )
 
 
 class _Run:

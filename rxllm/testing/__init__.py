@@ -40,8 +40,9 @@ Layout: ``_writers`` (``Turn``, ``Call``, the SSE writers), ``_model``
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rxllm._lazy import lazy_names
 
 if TYPE_CHECKING:
     from rxllm.testing._marbles import assert_marbles as assert_marbles
@@ -103,14 +104,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rxllm.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next lookup is a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, globals(), __all__)
