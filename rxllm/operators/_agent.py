@@ -77,6 +77,7 @@ from rxllm.request import CompletionRequest
 from rxllm.response import CompletionResponse, ResponseBuilder
 from rxllm.tools import Tool, ToolArgumentsError
 from rxllm.transport._aio import from_coroutine
+from rxllm.transport._chain import chain, watch
 from rxllm.typing import StreamModel
 
 __all__ = ["DEFAULT_MAX_TURNS", "agent", "resume_run"]
@@ -213,7 +214,7 @@ def agent(
             def answer(prompt: str) -> Observable[AgentEvent]:
                 def run(_: abc.SchedulerBase) -> Observable[AgentEvent]:
                     current = _Run(settings, prompt, carried[0])
-                    return current.start().pipe(ops.do_action(on_next=remember, on_error=current.charge))
+                    return watch(current.start(), remember, current.charge)
 
                 return reactivex.defer(run)
 
@@ -361,14 +362,20 @@ class _Run:
                 finals.clear()
 
         before: Observable[AgentEvent] = self.ask("on_completion_call", self.prompt, request.messages)
-        events = reactivex.defer(lambda _: settings.model.stream(request, pause=settings.pause))
-        if self.trace is not None:
-            events = self.trace.within(events)  # the turn's span is a child of the run's
-        streamed = self.watched(events).pipe(ops.do_action(on_next=record))
-        if settings.output is not None:
-            streamed = streamed.pipe(partial_outputs())
-        after = reactivex.defer(lambda _: self.after_turn(number, builder.build(), finals))
-        return reactivex.concat(before, streamed, after)
+
+        def streamed() -> Observable[AgentEvent]:
+            events: Observable[AssistantEvent]
+            if self.trace is None:
+                events = settings.model.stream(request, pause=settings.pause)
+            else:
+                # Made and subscribed with the run's span current: the turn's span is its child.
+                events = self.trace.within(
+                    reactivex.defer(lambda _: settings.model.stream(request, pause=settings.pause))
+                )
+            watched = watch(self.watched(events), record)
+            return watched if settings.output is None else watched.pipe(partial_outputs())
+
+        return chain(before, streamed, lambda: self.after_turn(number, builder.build(), finals))
 
     def watched(self, events: Observable[AssistantEvent]) -> Observable[AgentEvent]:
         """The turn's events, each waiting for the hook methods that watch it.
@@ -431,7 +438,7 @@ class _Run:
         self.usage_complete = self.usage_complete and response.usage_complete
         final = finals[-1] if finals else Final()
         finished: Observable[AgentEvent] = self.ask("on_turn_finish", self.prompt, final)
-        return reactivex.concat(finished, reactivex.defer(lambda _: self.next_step(number, response)))
+        return chain(finished, lambda: self.next_step(number, response))
 
     def next_step(self, number: int, response: CompletionResponse) -> Observable[AgentEvent]:
         calls = response.tool_calls
@@ -473,12 +480,8 @@ class _Run:
             if isinstance(event, ToolResult):
                 results.append(event)
 
-        tool_results = self.run_tools(calls).pipe(ops.do_action(on_next=keep))
-
-        def next_turn(_: abc.SchedulerBase) -> Observable[AgentEvent]:
-            return self.continue_with(number, response.assistant_message(), results)
-
-        return reactivex.concat(tool_results, reactivex.defer(next_turn))
+        tool_results = watch(self.run_tools(calls), keep)
+        return chain(tool_results, lambda: self.continue_with(number, response.assistant_message(), results))
 
     def continue_with(
         self, number: int, answer: Message, results: Sequence[ToolResult]
