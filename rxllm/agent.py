@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import reactivex
 from reactivex import Observable
 
 from rxllm.approvals import Approvals, Decision
@@ -27,7 +26,7 @@ from rxllm.events import AgentEvent, RunState
 from rxllm.hooks import Hook
 from rxllm.messages import Message
 from rxllm.operators import DEFAULT_MAX_TURNS, agent
-from rxllm.operators._agent import resume_run
+from rxllm.operators._agent import Runs, resume_run
 from rxllm.tools import Tool
 from rxllm.typing import StreamModel
 
@@ -96,6 +95,20 @@ class Agent:
         suspend: bool = False,
     ) -> Callable[[Observable[str]], Observable[AgentEvent]]:
         """``rxllm.operators.agent`` with this agent's settings: prompts in, every run's events out."""
+        return self._runs(
+            history=history, hook=hook, max_turns=max_turns, pause=pause, approvals=approvals, suspend=suspend
+        )
+
+    def _runs(
+        self,
+        *,
+        history: Sequence[Message],
+        hook: Hook | None,
+        max_turns: int | None,
+        pause: PauseControl | None,
+        approvals: Approvals | None,
+        suspend: bool,
+    ) -> Runs:
         return agent(
             self.model,
             tools=self.tools,
@@ -130,16 +143,14 @@ class Agent:
         ``approvals`` (a ``ToolApprovalRequest`` says so); with ``suspend=True``
         the run completes with ``RunSuspended(state)`` instead (see ``resume``).
         """
-        return reactivex.just(prompt).pipe(
-            self.operator(
-                history=history or (),
-                hook=hook,
-                max_turns=max_turns,
-                pause=pause,
-                approvals=approvals,
-                suspend=suspend,
-            )
-        )
+        return self._runs(
+            history=history or (),
+            hook=hook,
+            max_turns=max_turns,
+            pause=pause,
+            approvals=approvals,
+            suspend=suspend,
+        ).one(prompt)
 
     def stream_chat(
         self,

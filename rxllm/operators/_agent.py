@@ -78,6 +78,7 @@ from rxllm.response import CompletionResponse, ResponseBuilder
 from rxllm.tools import Tool, ToolArgumentsError
 from rxllm.transport._aio import from_coroutine
 from rxllm.transport._chain import chain, watch
+from rxllm.transport._fusion import Fused, subscribe_fused
 from rxllm.typing import StreamModel
 
 __all__ = ["DEFAULT_MAX_TURNS", "agent", "resume_run"]
@@ -110,7 +111,7 @@ def agent(
     output_retries: int = 1,
     approvals: Approvals | None = None,
     suspend: bool = False,
-) -> Callable[[Observable[str]], Observable[AgentEvent]]:
+) -> Runs:
     """Answer each prompt in turn with a multi-turn tool-using run, carrying the history along.
 
     ``model`` is anything with ``stream(request, *, pause=None)``: a provider,
@@ -200,29 +201,69 @@ def agent(
         suspend=suspend,
     )
 
-    def _agent(prompts: Observable[str]) -> Observable[AgentEvent]:
+    return Runs(settings, tuple(history))
+
+
+class Runs:
+    """The agent operator: prompts in, each prompt's run after the one before it, every run's events out.
+
+    Each run continues the history the run before it ended with. ``one(prompt)``
+    is ``reactivex.just(prompt).pipe(runs)`` without the prompts' sequencing:
+    one run, its events straight from the run to the subscriber (what
+    ``Agent.stream_prompt`` gives).
+    """
+
+    __slots__ = ("history", "settings")
+
+    def __init__(self, settings: _Settings, history: Sequence[Message]) -> None:
+        self.settings = settings
+        self.history = history
+
+    def __call__(self, prompts: Observable[str]) -> Observable[AgentEvent]:
+        settings, history = self.settings, self.history
+
         def subscribe(
             observer: abc.ObserverBase[AgentEvent],
             scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            carried: list[Sequence[Message]] = [tuple(history)]
+            carried: list[Sequence[Message]] = [history]
 
             def remember(event: AgentEvent) -> None:
                 if isinstance(event, FinalResponse):
                     carried[0] = event.history
 
             def answer(prompt: str) -> Observable[AgentEvent]:
-                def run(_: abc.SchedulerBase) -> Observable[AgentEvent]:
-                    current = _Run(settings, prompt, carried[0])
-                    return watch(current.start(), remember, current.charge)
-
-                return reactivex.defer(run)
+                return _OneRun(settings, prompt, lambda: carried[0], remember)
 
             return prompts.pipe(ops.concat_map(answer)).subscribe(observer, scheduler=scheduler)
 
         return Observable(subscribe)
 
-    return _agent
+    def one(self, prompt: str) -> Observable[AgentEvent]:
+        history = self.history
+        return _OneRun(self.settings, prompt, lambda: history, None)
+
+
+class _OneRun(Fused[AgentEvent]):
+    """One prompt's run, made at each subscription (from the history of the moment), the error charged."""
+
+    def __init__(
+        self,
+        settings: _Settings,
+        prompt: str,
+        history: Callable[[], Sequence[Message]],
+        remember: Callable[[AgentEvent], None] | None,
+    ) -> None:
+        self._settings = settings
+        self._prompt = prompt
+        self._history = history
+        self._remember = remember
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[AgentEvent], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        current = _Run(self._settings, self._prompt, self._history())
+        return subscribe_fused(watch(current.start(), self._remember, current.charge), observer, scheduler)
 
 
 def resume_run(
