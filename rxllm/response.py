@@ -138,7 +138,9 @@ class ResponseBuilder:
 
     def feed(self, event: AgentEvent) -> None:
         """Take one event of the turn; events that are not assistant content are ignored."""
-        if isinstance(event, TextDelta):
+        if type(event) is TextDelta:  # the common case first, without an isinstance chain
+            self._text.append(event.text)
+        elif isinstance(event, TextDelta):
             self._text.append(event.text)
         elif isinstance(event, ReasoningDelta):
             self._reasoning.delta(event)

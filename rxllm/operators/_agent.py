@@ -394,12 +394,15 @@ class _Run:
         builder = ResponseBuilder()
         finals: list[Final] = []
 
+        feed = builder.feed
+
         def record(event: AgentEvent) -> None:
             # A StreamReset clears the builder too: only the last attempt's calls can run.
-            builder.feed(event)
-            if isinstance(event, Final):
-                finals.append(event)
-            elif type(event) is StreamReset:  # cheaper than a negative isinstance, per event
+            feed(event)
+            kind = type(event)  # ``type() is``: cheaper than isinstance, per event
+            if kind is Final:
+                finals.append(event)  # type: ignore[arg-type]  # kind is Final
+            elif kind is StreamReset:
                 finals.clear()
 
         before: Observable[AgentEvent] = self.ask("on_completion_call", self.prompt, request.messages)

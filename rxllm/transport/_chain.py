@@ -155,7 +155,11 @@ def watch(
 
 
 class _Watch(Link[_T, _T], Generic[_T]):
-    __slots__ = ("heard", "heard_error")
+    """One subscription. Without ``on_next`` to call, the items go to the observer's own ``on_next``:
+    they pass this link without a call of their own (the link before it keeps the rule that nothing
+    follows a terminal: it is disposed when this one stops)."""
+
+    __slots__ = ("heard", "heard_error", "on_next")
 
     def __init__(
         self,
@@ -166,8 +170,9 @@ class _Watch(Link[_T, _T], Generic[_T]):
         super().__init__(observer)
         self.heard = heard
         self.heard_error = heard_error
+        self.on_next = self.passed if heard is not None else observer.on_next  # type: ignore[method-assign]
 
-    def on_next(self, value: _T) -> None:
+    def passed(self, value: _T) -> None:
         if self.stopped:
             return
         if self.heard is not None:
