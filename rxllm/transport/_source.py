@@ -201,14 +201,16 @@ class _Pump(_TaskSubscription[_T], Generic[_T]):
                 if limit is not None and received > limit:
                     raise ResponseTooLargeError(limit)
                 events = decoder.feed(piece)
-                if window is not None and (events or decoder.progressed):
-                    window.progress()
                 if events:
                     if _log.is_enabled():  # once per piece, not per event
                         for event in events:
                             _log.log("TRACE", f"event {type(event).__name__} from {len(piece)} bytes read")
                     if not self._deliver(observer, events):
                         return
+                # After the delivery, so the events reach the subscriber first (the first event's
+                # latency: the first progress arms the idle clock); the idle window starts afresh then.
+                if window is not None and (events or decoder.progressed):
+                    window.progress()
                 error = decoder.error
                 if error is not None:
                     raise error
