@@ -286,14 +286,19 @@ async def test_total_timeout_closes_the_connection(fault_server: StartFaultServe
 
 
 async def test_total_covers_retries_and_their_waits(fault_server: StartFaultServer) -> None:
+    # Retries without end (503 every time, waits of 0.3 s): the total limit of 1 s ends them, during a wait or
+    # an attempt, after at least one wait (a second request) and at most the four requests 1 s has room for.
     server = await fault_server(Step(status=503, body=b"busy"))
     slow = Backoff(initial=0.3, maximum=0.3, jitter=0)
     async with OpenAIChat(
-        MODEL, base_url=server.base_url, backoff=slow, timeouts=Timeouts(total=0.45)
+        MODEL, base_url=server.base_url, backoff=slow, max_retries=100, timeouts=Timeouts(total=1.0)
     ) as chat:
+        started = time.monotonic()
         result = await collect_events(chat.stream(HELLO))
+        elapsed = time.monotonic() - started
     assert isinstance(result.error, StreamTimeoutError) and result.error.which == "total"
-    assert server.request_count == 2
+    assert elapsed >= 1.0
+    assert 2 <= server.request_count <= 4
 
 
 async def test_a_retry_resets_nothing_but_the_attempt(fault_server: StartFaultServer) -> None:
