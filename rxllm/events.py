@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 
-class Usage(msgspec.Struct, frozen=True, kw_only=True):
+class Usage(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Token counts of one request, or summed over several with ``+``.
 
     ``cached_input_tokens`` and ``reasoning_tokens`` are parts of
@@ -142,13 +142,13 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Base of every event; the ``type`` tag is the snake_case class name."""
 
 
-class TextDelta(Event, frozen=True, kw_only=True, tag="text_delta"):
+class TextDelta(Event, frozen=True, kw_only=True, gc=False, tag="text_delta"):
     """A piece of assistant text."""
 
     text: str
 
 
-class ReasoningDelta(Event, frozen=True, kw_only=True, tag="reasoning_delta"):
+class ReasoningDelta(Event, frozen=True, kw_only=True, gc=False, tag="reasoning_delta"):
     """A piece of reasoning ("thinking"); ``id`` names its block where the provider has one."""
 
     text: str
@@ -168,7 +168,7 @@ class Reasoning(Event, frozen=True, kw_only=True, tag="reasoning"):
     encrypted_content: str | None = None
 
 
-class ToolCallFragment(Event, frozen=True, kw_only=True, tag="tool_call_fragment"):
+class ToolCallFragment(Event, frozen=True, kw_only=True, gc=False, tag="tool_call_fragment"):
     """Raw chunk event: one provider fragment of a tool call, as sent.
 
     ``index`` is the provider's slot (OpenAI ``tool_calls[].index``), ``id`` and
@@ -189,7 +189,7 @@ class ToolCallFragment(Event, frozen=True, kw_only=True, tag="tool_call_fragment
     end: bool = False
 
 
-class ToolCallDelta(Event, frozen=True, kw_only=True, tag="tool_call_delta"):
+class ToolCallDelta(Event, frozen=True, kw_only=True, gc=False, tag="tool_call_delta"):
     """Progress of a tool call for UIs: ``name`` on the first delta, then argument pieces.
 
     ``internal_call_id`` is rxllm's own id, the same from the first delta to the
@@ -218,7 +218,7 @@ class ToolCall(Event, frozen=True, kw_only=True, tag="tool_call"):
     arguments: Any = msgspec.field(default_factory=dict)
 
 
-class Final(Event, frozen=True, kw_only=True, tag="final"):
+class Final(Event, frozen=True, kw_only=True, gc=False, tag="final"):
     """End of one completion turn: exactly one per turn, always the last event.
 
     Providers send the pieces of it spread over a stream (finish reason on one

@@ -47,7 +47,7 @@ DEFAULT_MAX_RESPONSE_SIZE = 256 * 1024 * 1024
 """The largest whole response body accepted, in bytes (``ResponseTooLargeError`` beyond)."""
 
 
-class SseEvent(msgspec.Struct, frozen=True, kw_only=True):
+class SseEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One dispatched server-sent event: ``data`` lines joined with LF."""
 
     data: str
