@@ -126,6 +126,19 @@ class OpenAIChatParser:
             raise ChunkDecodeError(str(error), data) from None
         if chunk.error is not None:
             raise _provider_error(chunk.error)
+        choices = chunk.choices
+        if choices is not None and len(choices) == 1 and chunk.usage is None:
+            # The common chunk: one piece of text and nothing else, read without the general walk.
+            choice = choices[0]
+            delta = choice.delta
+            if choice.index == 0 and not choice.finish_reason and delta is not None:
+                content = delta.content
+                if (
+                    type(content) is str
+                    and content
+                    and not (delta.refusal or delta.reasoning_content or delta.reasoning or delta.tool_calls)
+                ):
+                    return [TextDelta(text=content)]
 
         events: list[ChunkEvent] = []
         response_id = chunk.id or None
