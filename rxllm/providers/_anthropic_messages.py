@@ -210,10 +210,10 @@ class AnthropicMessagesParser:
         delta = chunk.delta
         if delta is None:
             return _NOTHING
-        open_block = self._blocks.get(chunk.index) if chunk.index is not None else None
         kind = delta.type
-        if kind == "text_delta":
+        if kind == "text_delta":  # the common case: no block to look up
             return [TextDelta(text=delta.text)] if delta.text else _NOTHING
+        open_block = self._blocks.get(chunk.index) if chunk.index is not None else None
         if kind == "input_json_delta":
             # Only a client tool's input is a tool call; a server tool's (web search) is not.
             if not delta.partial_json or open_block is None or open_block.type != "tool_use":
