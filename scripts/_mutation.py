@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "mutation"
 ALLOW = ROOT / "scripts" / "mutation-equivalent.toml"
 GOAL = 0.90
-# The plugin each run loads, so that every pytest session of mutmut's imports the tests anew (its docstring says why).
+# The plugin each run loads: every pytest session of mutmut's imports the tests anew (its docstring says why).
 FRESH_TESTS = "_mutation_fresh_tests"
 
 # The tests that matter for each module: its mirror first, then the tests that reach its other paths. Within
