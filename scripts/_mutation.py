@@ -66,6 +66,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_log.py",
     ],
     "rxllm/transport/_source.py": [
+        "tests/test_source.py",
         "tests/test_lifecycle.py",
         "tests/test_backpressure.py",
         "tests/test_log.py",
