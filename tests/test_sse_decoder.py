@@ -753,3 +753,25 @@ def test_sse_source_is_named_here_too_and_other_names_are_not() -> None:
     with pytest.raises(AttributeError) as raised:
         _ = sse.no_such_name
     assert str(raised.value) == "module 'rxllm.transport.sse' has no attribute 'no_such_name'"
+
+
+@pytest.mark.parametrize(
+    ("blob", "expected"),
+    [
+        (b"DATA: x\n\n", []),  # field names are case-sensitive
+        (b"EVENT: x\ndata: y\n\n", [SseEvent(data="y")]),
+        (b"event: x\nDATA: y\n\n", []),
+        (b"event: x\nid: 1\n\n", []),  # an event with no data line is not dispatched
+        (b"event: \ndata: y\n\n", [SseEvent(data="y")]),  # an empty type is "message"
+        (b"event: a\x0bdata: y\n\n", []),  # a vertical tab ends no line: one event line
+    ],
+)
+def test_blocks_of_the_usual_shape_but_other_fields_follow_the_general_rules(
+    blob: bytes, expected: list[SseEvent]
+) -> None:
+    assert decode(blob) == expected
+    assert decode(*bytewise(blob)) == expected
+
+
+def test_the_lf_of_a_crlf_split_from_its_cr_then_a_blank_line_ends_the_event() -> None:
+    assert decode(b"data: a\r", b"\n\ndata: b\n\n") == [SseEvent(data="a"), SseEvent(data="b")]
