@@ -764,6 +764,7 @@ def test_sse_source_is_named_here_too_and_other_names_are_not() -> None:
         (b"event: x\nid: 1\n\n", []),  # an event with no data line is not dispatched
         (b"event: \ndata: y\n\n", [SseEvent(data="y")]),  # an empty type is "message"
         (b"event: a\x0bdata: y\n\n", []),  # a vertical tab ends no line: one event line
+        (b"event: x\nXdata: y\n\n", []),  # an unknown field after the type
     ],
 )
 def test_blocks_of_the_usual_shape_but_other_fields_follow_the_general_rules(
