@@ -269,7 +269,8 @@ def _waiting(started: asyncio.Event, ended: list[str]) -> Any:
 
 
 async def test_fail_cancels_the_task_and_ends_with_that_error() -> None:
-    started, ended, raw = asyncio.Event(), [], Raw()
+    started, raw = asyncio.Event(), Raw()
+    ended: list[str] = []
     subscription = subscribe_fused(from_async(_waiting(started, ended)), raw, None)
     await asyncio.wait_for(started.wait(), 1)
     assert isinstance(subscription, _TaskSubscription)
@@ -281,7 +282,8 @@ async def test_fail_cancels_the_task_and_ends_with_that_error() -> None:
 
 
 async def test_fail_after_dispose_delivers_nothing() -> None:
-    started, ended, raw = asyncio.Event(), [], Raw()
+    started, raw = asyncio.Event(), Raw()
+    ended: list[str] = []
     subscription = subscribe_fused(from_async(_waiting(started, ended)), raw, None)
     await asyncio.wait_for(started.wait(), 1)
     assert isinstance(subscription, _TaskSubscription)
