@@ -18,7 +18,7 @@ from rxllm.control import Listener, PauseControl
 from rxllm.errors import EventTooLargeError, ResponseTooLargeError, StreamTimeoutError
 from rxllm.transport._fusion import subscribe_fused
 from rxllm.transport._http import HttpClient
-from rxllm.transport._source import _Pump, decoded, http_events
+from rxllm.transport._source import _Pump, decoded, http_events, sse_source
 from rxllm.transport.sse import SseDecoder, SseEvent
 
 BLANK = b"\n\n"
@@ -244,3 +244,51 @@ def test_decoded_delivers_the_events_before_the_decoders_error_then_the_error() 
     error = raw.calls[1][1]
     assert isinstance(error, EventTooLargeError)
     assert (raw.calls[0], error.limit) == (("next", EVENTS[0]), 50)
+
+
+class WaitedFor(PauseControl):
+    """A ``PauseControl`` that says when a reader first waits on it."""
+
+    def __init__(self, *, paused: bool) -> None:
+        super().__init__(paused=paused)
+        self.waited = asyncio.Event()
+
+    async def wait_resumed(self) -> None:
+        if self.is_paused:
+            self.waited.set()
+        await super().wait_resumed()
+
+
+async def test_sse_source_posts_the_body_and_headers_and_reads_while_not_paused(
+    sse_server: Any, client: HttpClient
+) -> None:
+    server = await sse_server(Reply([A, B], delay=PACED))
+    pause = WaitedFor(paused=True)
+    url = f"{server.base_url}/stream"
+    raw = Raw()
+    subscribe_fused(
+        sse_source(client, url, body=b'{"q": 1}', headers={"x-test": "yes"}, pause=pause), raw, None
+    )
+    # Paused: the first piece's event is emitted, then the body is not read on until resume.
+    await asyncio.wait_for(pause.waited.wait(), 5)
+    assert raw.calls == [("next", EVENTS[0])]
+    pause.resume()
+    result = await collect_events(sse_source(client, url, body=b"{}", headers={}))
+    assert raw.calls == [("next", EVENTS[0]), ("next", EVENTS[1]), ("completed", None)]
+    assert result.events == EVENTS[:2]
+    first = server.requests[0]
+    assert (first.path, first.body, first.headers["x-test"]) == ("/v1/stream", b'{"q": 1}', "yes")
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [({"max_event_size": 6}, EventTooLargeError(6)), ({"max_response_size": 17}, ResponseTooLargeError(17))],
+)
+async def test_sse_source_keeps_its_bounds(
+    sse_server: Any, client: HttpClient, options: dict[str, Any], error: Exception
+) -> None:
+    server = await sse_server(Reply([A, B], delay=PACED))
+    source = sse_source(client, f"{server.base_url}/stream", body=b"{}", headers={}, **options)
+    result = await collect_events(source)
+    assert (type(result.error), str(result.error)) == (type(error), str(error))
+    assert result.events == ([] if "max_event_size" in options else EVENTS[:1])
