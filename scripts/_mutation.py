@@ -81,7 +81,14 @@ MODULES: dict[str, list[str]] = {
         "tests/test_timeouts.py",
         "tests/test_errors.py",
     ],
-    "rxllm/operators/_accumulate_tool_calls.py": ["tests/operators/test_accumulate_tool_calls.py"],
+    "rxllm/operators/_accumulate_tool_calls.py": [
+        "tests/operators/test_accumulate_tool_calls.py",
+        # A provider's turn feeds its decoder's events to the same _ToolCalls (rxllm.providers._turn).
+        "tests/providers/test_openai_chat.py",
+        "tests/providers/test_openai_responses.py",
+        "tests/providers/test_anthropic_messages.py",
+        "tests/providers/test_conformance.py",
+    ],
 }
 
 # A mutant may run this many times as long as its tests took in the clean run, plus the constant, before it
