@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "mutation"
 ALLOW = ROOT / "scripts" / "mutation-equivalent.toml"
 GOAL = 0.90
+# The plugin each run loads: every pytest session of mutmut's imports the tests anew (its docstring says why).
+FRESH_TESTS = "_mutation_fresh_tests"
 
 # The tests that matter for each module: its mirror first, then the tests that reach its other paths. Within
 # these, mutmut runs for each mutant only the tests that call the mutated function.
@@ -63,7 +65,30 @@ MODULES: dict[str, list[str]] = {
         "tests/test_lifecycle.py",
         "tests/test_log.py",
     ],
-    "rxllm/operators/_accumulate_tool_calls.py": ["tests/operators/test_accumulate_tool_calls.py"],
+    "rxllm/transport/_source.py": [
+        "tests/test_source.py",
+        "tests/test_lifecycle.py",
+        "tests/test_backpressure.py",
+        "tests/test_log.py",
+        "tests/test_secrets.py",
+        "tests/test_retry.py",
+        "tests/providers/test_openai_chat.py",
+        "tests/providers/test_openai_responses.py",
+        "tests/providers/test_anthropic_messages.py",
+        "tests/providers/test_accounting.py",
+        "tests/test_reliability.py",
+        "tests/test_midstream.py",
+        "tests/test_timeouts.py",
+        "tests/test_errors.py",
+    ],
+    "rxllm/operators/_accumulate_tool_calls.py": [
+        "tests/operators/test_accumulate_tool_calls.py",
+        # A provider's turn feeds its decoder's events to the same _ToolCalls (rxllm.providers._turn).
+        "tests/providers/test_openai_chat.py",
+        "tests/providers/test_openai_responses.py",
+        "tests/providers/test_anthropic_messages.py",
+        "tests/providers/test_conformance.py",
+    ],
 }
 
 # A mutant may run this many times as long as its tests took in the clean run, plus the constant, before it
@@ -128,11 +153,13 @@ def _run(module: str, jobs: int) -> list[Mutant]:
     ignore = shutil.ignore_patterns("__pycache__", ".hypothesis", "real")
     shutil.copytree(ROOT / "rxllm", work / "rxllm", ignore=ignore)
     shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
+    shutil.copy2(ROOT / "scripts" / f"{FRESH_TESTS}.py", work / f"{FRESH_TESTS}.py")
     config = {
         "source_paths": ["rxllm"],
         "only_mutate": [module],
         "pytest_add_cli_args_test_selection": MODULES[module],
-        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-m", "not real"],
+        "also_copy": [f"{FRESH_TESTS}.py"],
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-p", FRESH_TESTS, "-m", "not real"],
         "timeout_multiplier": TIMEOUT_MULTIPLIER,
         "timeout_constant": TIMEOUT_CONSTANT,
         "process_isolation": "fork",

@@ -9,8 +9,8 @@ from conftest import collect_events
 from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from rxllm.errors import CallbackError, EventLoopError
-from rxllm.transport._aio import from_coroutine, on_loop
+from rxllm.errors import CallbackError, EventLoopError, StreamTimeoutError
+from rxllm.transport._aio import _TaskSubscription, from_async, from_coroutine, on_loop
 from rxllm.transport._fusion import subscribe_fused
 
 
@@ -252,3 +252,73 @@ def test_on_loop_with_a_closed_loop_drops_the_action_quietly() -> None:
     ran: list[int] = []
     on_loop(loop, lambda: ran.append(1))
     assert ran == []
+
+
+def _waiting(started: asyncio.Event, ended: list[str]) -> Any:
+    """A ``from_async`` produce that waits until cancelled, recording how it ended."""
+
+    async def produce(_observer: abc.ObserverBase[int], _disposed: Any) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+            raise
+
+    return produce
+
+
+async def test_fail_cancels_the_task_and_ends_with_that_error() -> None:
+    started, raw = asyncio.Event(), Raw()
+    ended: list[str] = []
+    subscription = subscribe_fused(from_async(_waiting(started, ended)), raw, None)
+    await asyncio.wait_for(started.wait(), 1)
+    assert isinstance(subscription, _TaskSubscription)
+    late = StreamTimeoutError("idle", 1.0)
+    subscription.fail(late)
+    subscription.fail(StreamTimeoutError("first_event", 2.0))  # the first failure is the one delivered
+    await asyncio.wait_for(raw.ended.wait(), 1)
+    assert (ended, raw.calls) == (["cancelled"], [("error", late)])
+
+
+async def test_fail_after_dispose_delivers_nothing() -> None:
+    started, raw = asyncio.Event(), Raw()
+    ended: list[str] = []
+    subscription = subscribe_fused(from_async(_waiting(started, ended)), raw, None)
+    await asyncio.wait_for(started.wait(), 1)
+    assert isinstance(subscription, _TaskSubscription)
+    subscription.dispose()
+    subscription.fail(StreamTimeoutError("idle", 1.0))
+    task = subscription.task
+    assert task is not None
+    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 1)
+    assert (ended, raw.calls) == (["cancelled"], [])
+
+
+async def test_a_dispose_from_inside_on_next_lets_the_task_return_by_itself() -> None:
+    steps: list[str] = []
+    finished = asyncio.Event()
+    subscription: list[abc.DisposableBase] = []
+
+    class Disposing(Raw):
+        def on_next(self, value: Any) -> None:
+            super().on_next(value)
+            subscription[0].dispose()
+
+    async def produce(observer: abc.ObserverBase[int], disposed: Any) -> None:
+        await asyncio.sleep(0)  # subscribe_fused has returned: the subscription is known
+        observer.on_next(1)
+        try:
+            # The cleanup a source awaits after a dispose (closing its response) is not cancelled.
+            await asyncio.sleep(0)
+            steps.append(f"cleaned up, disposed={disposed()}")
+        except asyncio.CancelledError:
+            steps.append("cancelled")
+            raise
+        finally:
+            finished.set()
+
+    raw = Disposing()
+    subscription.append(subscribe_fused(from_async(produce), raw, None))
+    await asyncio.wait_for(finished.wait(), 1)
+    assert (steps, raw.calls) == (["cleaned up, disposed=True"], [("next", 1)])

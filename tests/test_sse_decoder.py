@@ -665,3 +665,114 @@ def test_the_incomplete_last_line_is_returned_whole_at_finish_and_the_splitter_s
     assert splitter.feed(b"0123456789") == []  # the count started afresh: 10 is within 10
     assert splitter.finish() == b"0123456789"
     assert splitter.finish() is None
+
+
+# --- what one piece leaves held for the next (the fast path may only cut between events) -------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "expected"),
+    [
+        (b"data: a", b"data: b\n\n", SseEvent(data="adata: b")),  # an incomplete line
+        (b"data: a\n", b"data: b\n\n", SseEvent(data="a\nb")),  # a data line
+        (b"event: x\n", b"data: y\n\n", SseEvent(data="y", event="x")),  # an event type
+        (b"retry: 5\n", b"data: y\n\n", SseEvent(data="y", retry=5)),  # a retry
+    ],
+)
+def test_what_a_piece_leaves_held_belongs_to_the_event_the_next_piece_ends(
+    first: bytes, then: bytes, expected: SseEvent
+) -> None:
+    decoder = SseDecoder()
+    assert decoder.feed(first) == []
+    assert decoder.feed(then) == [expected]
+
+
+def test_a_cr_before_a_blank_lf_ends_the_line_there() -> None:
+    assert decode(b"data: a\r\n\n") == [SseEvent(data="a")]
+
+
+def test_a_byte_order_mark_in_a_later_piece_is_data_not_stripped() -> None:
+    # Only the body's first bytes may be a byte order mark; later, "\ufeffdata" is an unknown field.
+    assert decode(b"data: a\n\n", BOM + b"data: b\n\n") == [SseEvent(data="a")]
+
+
+def test_each_event_of_one_piece_has_the_whole_bound() -> None:
+    second = b"data: " + b"x" * 14  # 20 bytes: exactly the bound
+    assert decode(b"data: a\r\n\r\n" + second + b"\r\n\r\n", max_event_size=20) == [
+        SseEvent(data="a"),
+        SseEvent(data="x" * 14),
+    ]
+
+
+def test_after_finish_the_decoder_starts_afresh_with_its_bounds() -> None:
+    decoder = SseDecoder(max_event_size=50)
+    assert decoder.feed(b"data: a\n\n") == [SseEvent(data="a")]
+    assert decoder.finish() == []
+    assert decoder.feed(b"data: " + b"x" * 44) == []  # 50 bytes held: exactly the bound
+    assert decoder.feed(b"\n") == []
+    assert decoder.feed(b"\n") == [SseEvent(data="x" * 44)]
+    assert decoder.feed(b"data: b\n") == []
+    assert decoder.feed(b"data: c\n\n") == [SseEvent(data="b\nc")]
+    assert decoder.finish() == []
+    with pytest.raises(EventTooLargeError) as raised:
+        decoder.feed(b"data: " + b"y" * 45)
+    assert raised.value.limit == 50
+
+
+def test_a_line_too_long_after_lines_of_the_same_piece_is_raised_by_finish_and_kept() -> None:
+    decoder = SseDecoder(max_event_size=10)
+    assert decoder.feed(b"data: a\r\n\r\n" + b"y" * 20) == [SseEvent(data="a")]
+    with pytest.raises(EventTooLargeError) as raised:
+        decoder.finish()
+    assert decoder.error is raised.value
+    with pytest.raises(EventTooLargeError) as again:
+        decoder.feed(b"data: b\n\n")
+    assert again.value is raised.value
+
+
+def test_the_splitter_raises_a_too_long_line_on_the_call_after_the_lines_before_it() -> None:
+    splitter = LineSplitter(max_line_size=5)
+    assert splitter.feed(b"ab\ncdefghij") == [b"ab"]
+    with pytest.raises(EventTooLargeError) as raised:
+        splitter.feed(b"\n")
+    assert raised.value.limit == 5
+
+
+def test_the_splitter_drops_only_the_lf_right_after_a_cr() -> None:
+    splitter = LineSplitter()
+    assert splitter.feed(b"a\r") == [b"a"]
+    assert splitter.feed(b"\n") == []
+    assert splitter.feed(b"\n") == [b""]
+
+
+def test_sse_source_is_named_here_too_and_other_names_are_not() -> None:
+    import rxllm.transport.sse as sse
+    from rxllm.transport._source import sse_source
+
+    assert sse.sse_source is sse_source
+    with pytest.raises(AttributeError) as raised:
+        _ = sse.no_such_name
+    assert str(raised.value) == "module 'rxllm.transport.sse' has no attribute 'no_such_name'"
+
+
+@pytest.mark.parametrize(
+    ("blob", "expected"),
+    [
+        (b"DATA: x\n\n", []),  # field names are case-sensitive
+        (b"EVENT: x\ndata: y\n\n", [SseEvent(data="y")]),
+        (b"event: x\nDATA: y\n\n", []),
+        (b"event: x\nid: 1\n\n", []),  # an event with no data line is not dispatched
+        (b"event: \ndata: y\n\n", [SseEvent(data="y")]),  # an empty type is "message"
+        (b"event: a\x0bdata: y\n\n", []),  # a vertical tab ends no line: one event line
+        (b"event: x\nXdata: y\n\n", []),  # an unknown field after the type
+    ],
+)
+def test_blocks_of_the_usual_shape_but_other_fields_follow_the_general_rules(
+    blob: bytes, expected: list[SseEvent]
+) -> None:
+    assert decode(blob) == expected
+    assert decode(*bytewise(blob)) == expected
+
+
+def test_the_lf_of_a_crlf_split_from_its_cr_then_a_blank_line_ends_the_event() -> None:
+    assert decode(b"data: a\r", b"\n\ndata: b\n\n") == [SseEvent(data="a"), SseEvent(data="b")]

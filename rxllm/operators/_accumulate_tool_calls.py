@@ -32,16 +32,14 @@ class _OpenCall:
         "call_id",
         "fallback_id",
         "id",
-        "index",
         "internal_call_id",
         "name",
         "name_announced",
         "parts",
     )
 
-    def __init__(self, index: int | None, id: str | None, name: str | None) -> None:
+    def __init__(self, id: str | None, name: str | None) -> None:
         minted = uuid4().hex
-        self.index = index
         self.id = id
         self.call_id: str | None = None  # where the provider gives one apart from ``id``
         self.name = name
@@ -164,7 +162,7 @@ class _ToolCalls:
             return None
         call = self._call_for(fragment.index, id, name)
         if call is None:
-            call = _OpenCall(fragment.index, id, name)
+            call = _OpenCall(id, name)
             self.open.append(call)
             if fragment.index is not None:
                 self.by_index[fragment.index] = call

@@ -240,9 +240,9 @@ class SseDecoder:
                     # An event is in progress: the general rules finish it, up to the blank line that
                     # ends it (at the very start when the bytes so far ended at a line end).
                     at_line_end = not self._lines._pending
+                    # With no blank line in this piece, find gives -1: end is 1 and the rest of the piece
+                    # goes through the general rules below, as the same event.
                     end = 1 if at_line_end and chunk[:1] == b"\n" else chunk.find(b"\n\n") + 2
-                    if end < 2 and not (end == 1):
-                        end = len(chunk)  # no blank line in this piece: all of it is the same event
                     self._lines_of(chunk[:end], events)
                     chunk = chunk[end:]
                 if chunk and self._between_events():

@@ -490,3 +490,12 @@ def test_retrying_passes_through_and_keeps_the_open_calls() -> None:
         "c": call("id_a", "rx_1", "ping", {}),
     }
     assert run("-w-p-w-q-(f,|)", values) == expected("-w-d-w-e-(c,f,|)", values)
+
+
+def test_an_error_before_any_tool_event_passes_through_after_the_text() -> None:
+    cut = StreamTruncatedError("connection closed before [DONE]")
+    values: dict[str | float, object] = {"t": TextDelta(text="Hel")}
+    results = run("-t-#", values, cut)
+    assert results == expected("-t-#", values, cut)
+    assert isinstance(results[-1].value, OnError)
+    assert results[-1].value.exception is cut
