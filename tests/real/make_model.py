@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np  # type: ignore[import-not-found]
+import numpy as np  # type: ignore[import-not-found,unused-ignore]  # numpy comes with the bench extra
 from gguf import GGUFReader, GGUFWriter, LlamaFileType  # type: ignore[import-not-found]
 
 LAYERS, HIDDEN, HEADS, KV_HEADS, FEED_FORWARD, CONTEXT = 2, 64, 4, 2, 128, 4096
