@@ -188,7 +188,7 @@ def test_a_part_that_completes_on_another_thread_starts_the_next_there() -> None
     assert raw.items == list(range(200)) and raw.terminals == 1 and raw.completions == 1
 
 
-def race_once() -> None:
+def race_once() -> int:
     made_after: list[int] = []
     disposed = threading.Event()
 
@@ -213,12 +213,13 @@ def race_once() -> None:
     assert raw.terminals == 0 or (raw.completions == 1 and raw.items == list(range(40)))
     assert raw.items == list(range(len(raw.items)))
     assert len(made_after) <= 1  # at most the part being made as the dispose returned
+    return len(raw.items)
 
 
 def test_a_dispose_from_another_thread_races_the_parts_and_nothing_follows_it() -> None:
     # Parts complete on threads of their own while another thread disposes.
-    for _ in range(30):
-        race_once()
+    delivered = [race_once() for _ in range(30)]
+    assert all(0 <= count <= 40 for count in delivered)
 
 
 def test_watch_calls_before_passing_and_a_raising_callback_is_the_error() -> None:
